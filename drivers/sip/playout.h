@@ -1,5 +1,10 @@
 /* playout: a jitter buffer for G.711 fax audio that keeps the sample timeline.
  *
+ * Naming: the functions use the prefix playbuf_, not playout_, because SpanDSP
+ * exports its own playout_new/_put/_get/_free (spandsp/playout.h, pulled in
+ * by <spandsp.h>); same names would not compile beside it and would interpose
+ * its symbols at link time (STYLE.md 2: never borrow a linked library's prefix).
+ *
  * A fax modem (V.21/V.27ter/V.29/V.17 demodulator in SpanDSP) loses carrier and
  * sync if its input gets shorter or longer than real time.  So a lost packet is
  * never skipped: its samples come out as concealment (the caller's G.711
@@ -25,16 +30,16 @@
  *    point skip ahead so that packet starts delay_ms ahead; the skipped
  *    samples are lost and the output count is unchanged ('resync');
  *  - a buffer running dry just yields missing samples.  If it stays dry so
- *    long that PLAYOUT_LATE_STREAK packets in a row arrive late (the sender's
+ *    long that PLAYBUF_LATE_STREAK packets in a row arrive late (the sender's
  *    clock is slower), the stream is re-anchored so the latest packet plays
  *    delay_ms from now ('resync').
- *  - a new SSRC, or a timestamp more than PLAYOUT_JUMP_MS (or 2 * max_delay_ms
+ *  - a new SSRC, or a timestamp more than PLAYBUF_JUMP_MS (or 2 * max_delay_ms
  *    if larger) away from the play point, re-anchors the same way: the new
  *    stream starts delay_ms after the current play point ('resync').
  * Before playing starts, any such event simply restarts the hold with the new
  * packet.
  *
- * Ownership: playout_new() allocates; playout_free() releases.  Payloads are
+ * Ownership: playbuf_new() allocates; playbuf_free() releases.  Payloads are
  * copied.  Threads: one owner (the session's media loop); no locking.
  * The engine has no clock of its own: time is the number of samples asked for
  * by get() (STYLE.md 5), so tests drive it with fake ticks. */
@@ -45,35 +50,35 @@
 #include <stdint.h>
 
 /* G.711 rate: 8000 samples/s, one octet each (RFC 3551 4.5.14). */
-#define PLAYOUT_RATE_KHZ    8u
+#define PLAYBUF_RATE_KHZ    8u
 /* Timestamp distance from the play point that means "a new timeline". */
-#define PLAYOUT_JUMP_MS     3000u
+#define PLAYBUF_JUMP_MS     3000u
 /* Consecutive late packets after which the stream is re-anchored. */
-#define PLAYOUT_LATE_STREAK 5u
+#define PLAYBUF_LATE_STREAK 5u
 /* Upper bound accepted for max_delay_ms (bounds memory: 8 octets/ms * 2). */
-#define PLAYOUT_MAX_DELAY_MS 5000u
+#define PLAYBUF_MAX_DELAY_MS 5000u
 
-typedef struct playout playout_t;
+typedef struct playbuf playbuf_t;
 
-/* Counters since playout_new(); all read-only to the caller. */
-typedef struct playout_stats {
-    uint64_t put;             /* packets offered to playout_put() (valid calls) */
+/* Counters since playbuf_new(); all read-only to the caller. */
+typedef struct playbuf_stats {
+    uint64_t put;             /* packets offered to playbuf_put() (valid calls) */
     uint64_t late;            /* packets wholly for time already played: dropped */
     uint64_t dup;             /* packets whose every sample was already buffered */
     uint64_t too_early;       /* packets ending > max_delay ahead (each resyncs) */
     uint64_t resync;          /* timeline jumps: too early, new SSRC, ts jump, dry */
     uint64_t samples_out;     /* samples returned while playing */
     uint64_t samples_missing; /* of those, samples with no data (filled) */
-} playout_stats_t;
+} playbuf_stats_t;
 
 /* Creates a buffer.  delay_ms: initial hold and target fill (e.g. 60);
  * max_delay_ms: most audio held ahead of the play point (e.g. 400); it must
- * exceed delay_ms and be at most PLAYOUT_MAX_DELAY_MS.  Returns 0 and *out, or
+ * exceed delay_ms and be at most PLAYBUF_MAX_DELAY_MS.  Returns 0 and *out, or
  * FX_ERANGE for bad bounds. */
-int playout_new(playout_t **out, unsigned delay_ms, unsigned max_delay_ms);
+int playbuf_new(playbuf_t **out, unsigned delay_ms, unsigned max_delay_ms);
 
 /* Frees the buffer; NULL is a no-op. */
-void playout_free(playout_t *p);
+void playbuf_free(playbuf_t *p);
 
 /* Offers one received packet: len G.711 octets (borrowed, copied) whose first
  * sample has RTP timestamp ts, from synchronisation source ssrc.  Late,
@@ -81,7 +86,7 @@ void playout_free(playout_t *p);
  * Returns 0, or FX_ERANGE if payload is NULL with len > 0 or len exceeds
  * (max_delay_ms - delay_ms) * 8 octets (such a packet cannot be buffered).
  * len 0 is accepted and ignored. */
-int playout_put(playout_t *p, uint32_t ssrc, uint32_t ts, const uint8_t *payload, size_t len);
+int playbuf_put(playbuf_t *p, uint32_t ssrc, uint32_t ts, const uint8_t *payload, size_t len);
 
 /* Takes the next n samples of the timeline into out[0..n).  Samples with no
  * data are set to fill (0xFF for PCMU, 0xD5 for PCMA) and counted in *missing
@@ -89,9 +94,9 @@ int playout_put(playout_t *p, uint32_t ssrc, uint32_t ts, const uint8_t *payload
  * Returns n while playing, or 0 before playing starts (no packet yet, or still
  * in the initial hold): then out is untouched and the modem must not be fed.
  * Never returns anything else. */
-int playout_get(playout_t *p, uint8_t *out, unsigned n, uint8_t fill, unsigned *missing);
+int playbuf_get(playbuf_t *p, uint8_t *out, unsigned n, uint8_t fill, unsigned *missing);
 
 /* Copies the counters into *st. */
-void playout_get_stats(const playout_t *p, playout_stats_t *st);
+void playbuf_get_stats(const playbuf_t *p, playbuf_stats_t *st);
 
 #endif

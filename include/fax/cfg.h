@@ -68,7 +68,7 @@ typedef struct cfg {
     char local_ident[21];      /* TSI/CSI, T.30 5.3.6.2.4: 20 chars max */
     char header_info[50];      /* page header text */
     bool ecm;                  /* default yes */
-    int max_rate;              /* 14400, 9600, 4800 or 2400; default 14400 */
+    int max_rate;              /* 2400, 4800, 7200, 9600, 12000 or 14400; default 14400 */
     cfg_t38_policy_t t38_policy;   /* default prefer */
     bool t38_reinvite;         /* initiate the re-INVITE ourselves on CED/V.21; default no */
     cfg_udptl_ec_t udptl_ec;   /* default redundancy */
@@ -105,5 +105,11 @@ void cfg_print_reference(FILE *f);
 /* Returns the trunk whose prefix matches number best, or NULL. */
 const cfg_trunk_t *cfg_trunk_for(const cfg_t *c, const char *number);
 const cfg_trunk_t *cfg_trunk_by_name(const cfg_t *c, const char *name);
+
+/* SIGHUP support: counts the settings marked "restart to change" whose values
+ * differ between the running and a newly loaded config, and lists their names
+ * (comma separated, truncated to len) in names (may be NULL). Trunks are all
+ * reloadable. Returns 0 when the loaded config can be swapped in whole. */
+int cfg_restart_needed(const cfg_t *running, const cfg_t *loaded, char *names, size_t len);
 
 #endif

@@ -8,8 +8,6 @@
 /* Writes the versions of the linked protocol libraries into buf. */
 void drv_versions(char *buf, size_t len);
 
-#endif
-
 #include <stdbool.h>
 
 /* How a fax call ended, in plain words. Filled by the driver at phase E.
@@ -36,3 +34,5 @@ typedef struct faxres {
 const char *faxres_status_name(faxres_status_t s);
 /* One line of key=value pairs; remote_ident is quoted. */
 void faxres_format(const faxres_t *r, char *buf, size_t len);
+
+#endif

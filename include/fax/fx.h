@@ -75,7 +75,8 @@ void fx_log_setup(fx_log_level_t level, unsigned facilities, const char *ident);
 int fx_log_enabled(fx_log_level_t level, unsigned facility);
 void fx_log(fx_log_level_t level, unsigned facility, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void fx_vlog(fx_log_level_t level, unsigned facility, const char *fmt, va_list ap);
+void fx_vlog(fx_log_level_t level, unsigned facility, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Unusable configuration at start: log and exit(1). */
 void fx_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

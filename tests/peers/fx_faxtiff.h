@@ -225,7 +225,7 @@ static inline uint64_t fxt_seed_state(uint32_t seed, int page)
     return st ? st : 1; /* xorshift must not start at zero */
 }
 
-/* Draws page n (1-based) of a document: a border, "FAXGATE TEST PAGE n/N" in big block
+/* Draws page n (1-based) of a document (0, or FX_ERANGE for fewer than 64 lines): a border, "FAXGATE TEST PAGE n/N" in big block
  * letters, the seed and line count, a seed-dependent checkerboard so pages differ, and
  * with o->dense a noisy body of short random runs (roughly text-like run statistics, so
  * MH code length per row is large, as a benchmark wants). */
@@ -238,6 +238,9 @@ static inline int fxt_render_page(fxt_page_t *p, const fxt_gen_opts_t *o, int n)
     int rc;
     int y;
 
+    memset(p, 0, sizeof(*p));
+    if (o->lines < 64 || o->lines > FXT_MAX_LENGTH || n < 1 || n > FXT_MAX_PAGES)
+        return FX_ERANGE;
     rc = fxt_page_init(p, FXT_WIDTH_A4, o->lines);
     if (rc < 0)
         return rc;
@@ -462,6 +465,10 @@ typedef struct {
     double min_agree;             /* each page's agreement must be >= this (0..1) */
     int    max_length_diff;       /* allowed |rows sent - rows received| (in sent rows) */
     int    allow_resolution_change; /* compare across a vertical resolution change */
+    int    rx_skip_rows;          /* rows of each received page to ignore at the top: the
+                                   * page header SpanDSP prepends when the sender set
+                                   * t30_set_tx_page_header_info() (16 rows at standard,
+                                   * 32 at fine) */
 } fxt_cmp_opts_t;
 
 typedef struct {
@@ -481,8 +488,9 @@ static inline int fxt_same_res(float a, float b)
     return fabsf(a - b) <= 0.05f * a;
 }
 
-/* Compares page a (sent) with page b (received). Rows of b are mapped onto rows of a by
- * the vertical resolution ratio (1 when equal). Counts equal pixels over the common
+/* Compares page a (sent) with page b (received). After skipping o->rx_skip_rows rows at
+ * the top of b, rows of b are mapped onto rows of a by the vertical resolution ratio
+ * (1 when equal). Counts equal pixels over the common
  * area. Writes a one-line report to out (may be NULL). Returns 0 when the page passes,
  * 1 when it does not, with why in reason. */
 static inline int fxt_cmp_page(const fxt_page_t *a, const fxt_page_t *b, int n,
@@ -497,13 +505,17 @@ static inline int fxt_cmp_page(const fxt_page_t *a, const fxt_page_t *b, int n,
     int w;
     int fail = 0;
 
+    int skip = o->rx_skip_rows > 0 ? o->rx_skip_rows : 0;
+
     reason[0] = '\0';
+    if (skip > b->length)
+        skip = b->length;
     if (!res_same && b->yres > 0.0f && a->yres > 0.0f)
         ratio = (double)a->yres / (double)b->yres;
-    len_b_in_a = (int)lround((double)b->length * ratio);
+    len_b_in_a = (int)lround((double)(b->length - skip) * ratio);
     w = a->width < b->width ? a->width : b->width;
-    for (int yb = 0; yb < b->length; yb++) {
-        int ya = (int)((double)yb * ratio);
+    for (int yb = skip; yb < b->length; yb++) {
+        int ya = (int)((double)(yb - skip) * ratio);
         if (ya >= a->length)
             break;
         const uint8_t *ra = a->bits + (size_t)ya * (size_t)a->stride;
