@@ -726,7 +726,9 @@ static void parse_line(parser_t *p, int line, char *raw)
                  "'%s' is not a trunk setting (global settings go before the first section)",
                  key);
         } else {
-            const char *near = suggest(tab, n, k);
+            /* The search costs a little; skip it when the message is dropped. */
+            bool shown = p->err != NULL && p->errlen > 0 && !p->errfull;
+            const char *near = shown ? suggest(tab, n, k) : NULL;
             if (near != NULL)
                 perr(p, line, "unknown %ssetting '%s' (did you mean '%s'?)",
                      tab == cfg__settings ? "" : "trunk ", key, near);

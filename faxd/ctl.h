@@ -9,6 +9,7 @@
  *                                open and a line "RESULT job=<id> result=..."
  *                                follows when the fax has ended
  *   JOB <id>                  -> OK, then the job's record as key=value lines
+ *   HANGUP <id>               -> OK; the live call with that id gets a BYE
  * Runs on the main loop. */
 #ifndef FAXD_CTL_H
 #define FAXD_CTL_H

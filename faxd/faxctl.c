@@ -24,6 +24,7 @@ static void usage(FILE *f)
             "  status                       daemon status\n"
             "  calls                        live calls: state, mode, page, rate\n"
             "  job ID                       a job's or received fax's record\n"
+            "  hangup ID                    end a live call now (BYE); its result follows\n"
             "  ping                         is faxd answering?\n"
             "The socket is taken from -s, else from the config's control_socket (-c, default\n"
             "/etc/faxgate/faxd.conf), else $FAXGATE_SOCKET, else /run/faxgate/faxd.sock.\n");
@@ -163,6 +164,10 @@ int main(int argc, char **argv)
         return run(sock, "CALLS", false);
     if (strcmp(cmd, "ping") == 0)
         return run(sock, "PING", false);
+    if (strcmp(cmd, "hangup") == 0 && optind + 1 < argc) {
+        snprintf(line, sizeof line, "HANGUP %s", argv[optind + 1]);
+        return run(sock, line, false);
+    }
     if (strcmp(cmd, "job") == 0 && optind + 1 < argc) {
         snprintf(line, sizeof line, "JOB %s", argv[optind + 1]);
         return run(sock, line, false);

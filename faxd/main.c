@@ -261,10 +261,15 @@ static void on_command(void *arg, ctl_conn_t *conn, char *line)
             ctl_reply(conn, "%s", l);
     } else if (strcasecmp(line, "SEND") == 0) {
         cmd_send(d, conn, args ? args : (char *)"");
+    } else if (strcasecmp(line, "HANGUP") == 0) {
+        if (args == NULL || sipfax_hangup(d->sip, args) < 0)
+            ctl_reply(conn, "ERR no live call with id '%.40s'", args ? args : "");
+        else
+            ctl_reply(conn, "OK hanging up %s", args);
     } else if (strcasecmp(line, "JOB") == 0) {
         cmd_job(d, conn, args);
     } else {
-        ctl_reply(conn, "ERR unknown command '%.40s' (try PING, STATUS, CALLS, SEND, JOB)", line);
+        ctl_reply(conn, "ERR unknown command '%.40s' (try PING, STATUS, CALLS, SEND, JOB, HANGUP)", line);
     }
 }
 

@@ -1033,7 +1033,8 @@ static int on_ev_ready(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *ar
     return 0;
 }
 
-static void sofia_log(void *stream, char const *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void sofia_log(void *stream, char const *fmt,
+                                                             va_list ap)
 {
     (void)stream;
     char buf[1024];
@@ -1291,6 +1292,26 @@ void sipfax_list_calls(sipfax_t *sf, char *buf, size_t len)
 int sipfax_call_count(const sipfax_t *sf)
 {
     return sf->n_calls;
+}
+
+int sipfax_hangup(sipfax_t *sf, const char *id)
+{
+    for (call_t *c = sf->calls; c != NULL; c = c->next) {
+        if (strcmp(c->id, id) != 0)
+            continue;
+        fx_log(FX_LOG_NOTICE, FX_FAC_SIP, "hangup requested %s state=%s", c->tag,
+               sipc_call_state_name(c->state));
+        if (c->state == CALL_ST_INVITING) {
+            call_finish_result(c, FAXRES_FAILED, 0, "cancelled before answer");
+            nua_cancel(c->nh, TAG_END());
+            return 0;
+        }
+        if (c->media_started && !c->have_result)
+            sipm__abort(c, "hangup requested");
+        send_bye(c);
+        return 0;
+    }
+    return FX_ENOTFOUND;
 }
 
 void sipfax_reload(sipfax_t *sf, const cfg_t *cfg)

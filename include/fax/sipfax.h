@@ -54,6 +54,10 @@ int sipfax_send(sipfax_t *sf, const char *dest, const char *tiff, const char *jo
 void sipfax_list_calls(sipfax_t *sf, char *buf, size_t len);
 int sipfax_call_count(const sipfax_t *sf);
 
+/* Ends a live call by id (BYE, or CANCEL before answer); its result follows
+ * through the usual callback. 0 or FX_ENOTFOUND. */
+int sipfax_hangup(sipfax_t *sf, const char *id);
+
 /* Takes a new configuration (borrowed). Listener addresses need a restart;
  * everything else applies to new calls. */
 void sipfax_reload(sipfax_t *sf, const cfg_t *cfg);

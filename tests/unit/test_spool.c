@@ -3,7 +3,9 @@
  * move, quarantine with its log line, name validation, and failed write/fsync/
  * rename (ENOSPC, EIO, short writes) through the module's fault hooks. Each
  * test works in its own mkdtemp() folder. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* nftw() */
+#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,0 +1,104 @@
+# Shared helpers for integration tests: real faxd processes on loopback.
+# Each test calls fx_init NAME BLOCK with a BLOCK (1..99) of its own, so tests
+# running in parallel under CTest never share ports:
+#   SIP port of node i:  15000 + BLOCK*10 + i
+#   media ports of node i: 30000 + BLOCK*300 + i*100 .. +99
+set -u
+FAX_BUILD=${FAX_BUILD:?FAX_BUILD must point at the build directory}
+FAX_SRC=${FAX_SRC:?FAX_SRC must point at the source tree}
+FAXD=$FAX_BUILD/faxd
+FAXCTL=$FAX_BUILD/faxctl
+MKPAGES=$FAX_BUILD/tests/fx_mkpages
+TIFFCMP=$FAX_BUILD/tests/fx_tiffcmp
+FX_PIDS=""
+
+fx_log() { echo "[$(date +%H:%M:%S)] $FX_NAME: $*"; }
+fx_fail() { echo "[$(date +%H:%M:%S)] $FX_NAME: FAIL: $*"; fx_dump_logs; exit 1; }
+
+fx_dump_logs() {
+    for f in "$FX_DIR"/*.log; do
+        [ -f "$f" ] || continue
+        echo "----- $f (last 40 lines)"
+        tail -n 40 "$f"
+    done
+}
+
+fx_cleanup() {
+    for p in $FX_PIDS; do kill -TERM "$p" 2>/dev/null; done
+    for p in $FX_PIDS; do
+        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+    done
+    if [ "${FX_KEEP:-0}" = 0 ] && [ "${FX_OK:-0}" = 1 ]; then rm -rf "$FX_DIR"; fi
+}
+
+fx_init() {
+    FX_NAME=$1
+    FX_BLOCK=$2
+    FX_DIR=$(mktemp -d "/tmp/fxit-$FX_NAME.XXXXXX")
+    trap fx_cleanup EXIT
+    fx_log "workdir $FX_DIR"
+}
+
+fx_sip_port() { echo $((15000 + FX_BLOCK * 10 + $1)); }
+
+# fx_start_faxd INDEX NAME [extra config lines...]
+fx_start_faxd() {
+    local i=$1 name=$2
+    shift 2
+    local port rtp
+    port=$(fx_sip_port "$i")
+    rtp=$((30000 + FX_BLOCK * 300 + i * 100))
+    mkdir -p "$FX_DIR/$name"
+    {
+        echo "node_name = $name"
+        echo "spool_dir = $FX_DIR/$name/spool"
+        echo "control_socket = $FX_DIR/$name/faxd.sock"
+        echo "sip_address = 127.0.0.1"
+        echo "sip_port = $port"
+        echo "rtp_port_min = $rtp"
+        echo "rtp_port_max = $((rtp + 99))"
+        echo "local_ident = \"+1 555 01$i$FX_BLOCK\""
+        echo "media_loops = 1"
+        echo "log_level = info"
+        for l in "$@"; do echo "$l"; done
+    } > "$FX_DIR/$name.conf"
+    $FAXD -c "$FX_DIR/$name.conf" > "$FX_DIR/$name.log" 2>&1 &
+    local pid=$!
+    FX_PIDS="$FX_PIDS $pid"
+    eval "FX_PID_$name=$pid"
+    for _ in $(seq 1 100); do
+        if $FAXCTL -s "$FX_DIR/$name/faxd.sock" ping >/dev/null 2>&1; then return 0; fi
+        kill -0 "$pid" 2>/dev/null || fx_fail "faxd $name exited at start"
+        sleep 0.1
+    done
+    fx_fail "faxd $name did not come up"
+}
+
+fx_ctl() { local name=$1; shift; $FAXCTL -s "$FX_DIR/$name/faxd.sock" "$@"; }
+
+# fx_pages OUT.tif N [mkpages options]
+fx_pages() { local out=$1 n=$2; shift 2; $MKPAGES "$out" --pages "$n" "$@" >/dev/null || fx_fail "fx_mkpages"; }
+
+# fx_send FROM TIFF TO_INDEX [user]: send and wait; prints the RESULT line.
+fx_send() {
+    local from=$1 tiff=$2 to=$3 user=${4:-100}
+    fx_ctl "$from" send "$tiff" "sip:$user@127.0.0.1:$(fx_sip_port "$to")"
+}
+
+# fx_received NAME: path of the newest fax in NAME's incoming folder.
+fx_received() { ls -t "$FX_DIR/$1/spool/incoming/"*.tif 2>/dev/null | head -n 1; }
+
+# fx_expect_same SENT RECEIVED [tiffcmp options]
+fx_expect_same() {
+    local sent=$1 rx=$2
+    shift 2
+    [ -n "$rx" ] && [ -f "$rx" ] || fx_fail "no received fax"
+    $TIFFCMP "$sent" "$rx" "$@" || fx_fail "received fax differs from the one sent"
+}
+
+fx_field() { # fx_field KEY LINE -> value of key=value in a RESULT line
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1 | tr -d '"'
+}
+
+fx_pass() { FX_OK=1; fx_log "PASS"; exit 0; }
