@@ -55,7 +55,7 @@
 #define PLAYBUF_JUMP_MS     3000u
 /* Consecutive late packets after which the stream is re-anchored. */
 #define PLAYBUF_LATE_STREAK 5u
-/* Upper bound accepted for max_delay_ms (bounds memory: 8 octets/ms * 2). */
+/* Upper bound accepted for max_delay_ms (the ring costs 2 octets a sample). */
 #define PLAYBUF_MAX_DELAY_MS 5000u
 
 typedef struct playbuf playbuf_t;
@@ -93,7 +93,7 @@ int playbuf_put(playbuf_t *p, uint32_t ssrc, uint32_t ts, const uint8_t *payload
  * (if missing is not NULL; it is set to 0 when 0 is returned).
  * Returns n while playing, or 0 before playing starts (no packet yet, or still
  * in the initial hold): then out is untouched and the modem must not be fed.
- * Never returns anything else. */
+ * Never returns anything else; n > INT_MAX is a caller bug (FX_PANIC). */
 int playbuf_get(playbuf_t *p, uint8_t *out, unsigned n, uint8_t fill, unsigned *missing);
 
 /* Copies the counters into *st. */

@@ -338,7 +338,9 @@ static void do_start(void *arg)
     s->ms.fp.ident = s->ms.ident;
     s->ms.fp.header = s->ms.header;
     s->ms.fp.log_tag = s->ms.tag;
-    int rc = playbuf_new(&m->po, s->ms.playout_delay_ms, 400);
+    /* The buffer may run up to 340 ms past its hold before it skips ahead. */
+    unsigned maxd = s->ms.playout_delay_ms + 340 > 400 ? s->ms.playout_delay_ms + 340 : 400;
+    int rc = playbuf_new(&m->po, s->ms.playout_delay_ms, maxd);
     if (rc == 0 && m->rtp_fd >= 0)
         rc = ev_fd_add(m->ml->loop, m->rtp_fd, EV_READ, on_rtp, m);
     if (rc == 0 && s->ms.t38) {
