@@ -27,7 +27,6 @@
  *   duplicated, overflow (dropped because the hold queue was full). "up" is client -> target.
  * Exit 2 on a usage error or when a port cannot be bound; 1 on a later I/O failure.
  * Single thread, epoll; nothing blocks. */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -525,6 +524,8 @@ static int setup(imp_t *im)
     im->nls = im->hi - im->lo + 1;
     im->ls = fx_calloc(im->nls, sizeof *im->ls);
     im->heap = fx_calloc(IMP_MAX_HELD, sizeof *im->heap);
+    for (unsigned i = 0; i < im->nls; i++)
+        im->ls[i].fd = -1;
     for (unsigned i = 0; i < im->nls; i++) {
         imp_listener_t *l = &im->ls[i];
         l->kind = IMP_EP_LISTEN;
@@ -532,7 +533,6 @@ static int setup(imp_t *im)
         int rc = udp_socket(im->listen, l->port, &l->fd);
         if (rc < 0) {
             fprintf(stderr, "fx_impair: bind port %u: %s\n", l->port, fx_strerror(rc));
-            l->fd = -1;
             return rc;
         }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
@@ -557,7 +557,7 @@ static void teardown(imp_t *im)
         }
     }
     for (unsigned i = 0; im->ls != NULL && i < im->nls; i++)
-        if (im->ls[i].fd > 0)
+        if (im->ls[i].fd >= 0)
             close(im->ls[i].fd);
     free(im->ls);
     if (im->ep >= 0)
