@@ -122,6 +122,9 @@ const cfg__setting_t cfg__settings[] = {
     /* media */
     CFG__STR(cfg_t, "media_address", media_address, "", NULL, false,
              "Address for RTP and UDPTL; empty means the same as sip_address"),
+    CFG__STR(cfg_t, "sdp_address", sdp_address, "", NULL, true,
+             "Address announced in SDP (c= and o= lines), e.g. the public address of a NAT "
+             "that keeps ports; empty means media_address"),
     CFG__INT(cfg_t, "rtp_port_min", rtp_port_min, 20000, 1024, 65535, false,
              "Lowest UDP port for RTP and UDPTL"),
     CFG__INT(cfg_t, "rtp_port_max", rtp_port_max, 29999, 1024, 65535, false,
@@ -1044,7 +1047,8 @@ static const char reference_intro[] =
     "\n"
     "<!-- Generated from the settings table in conf/cfg.c by cfg_print_reference(); do not\n"
     "     edit by hand. Regenerate from a build directory with\n"
-    "         tests/test_cfg --print-reference > <source>/docs/config.md\n"
+    "         ./faxd --print-reference > <source>/docs/config.md\n"
+    "     (or tests/test_cfg --print-reference, which needs no faxd build).\n"
     "     The test_cfg unit test fails while this file is out of date. -->\n"
     "\n"
     "## File syntax\n"

@@ -289,11 +289,10 @@ static void reload(faxd_t *d)
         fx_log(FX_LOG_ERR, FX_FAC_CONF, "reload failed, keeping running config: %s", err);
         return;
     }
-    if (strcmp(n->sip_address, d->cfg->sip_address) != 0 || n->sip_port != d->cfg->sip_port
-        || strcmp(n->spool_dir, d->cfg->spool_dir) != 0
-        || strcmp(n->control_socket, d->cfg->control_socket) != 0)
+    char names[512];
+    if (cfg_restart_needed(d->cfg, n, names, sizeof names) > 0)
         fx_log(FX_LOG_WARN, FX_FAC_CONF,
-               "reload: listener, spool and control socket changes need a restart");
+               "reload: these settings keep their running values until a restart: %s", names);
     old_cfg_t *o = fx_malloc(sizeof *o);
     o->cfg = d->cfg;
     o->next = d->old;

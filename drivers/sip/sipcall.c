@@ -217,7 +217,7 @@ static int build_sdp(call_t *c, bool t38, const sdpf_t38_t *t38p, const sdpf_des
     l.user = "faxgate";
     l.sess_id = c->sdp_id;
     l.sess_version = c->sdp_version;
-    l.addr = c->sf->cfg->media_address;
+    l.addr = c->sf->cfg->sdp_address[0] ? c->sf->cfg->sdp_address : c->sf->cfg->media_address;
     l.pt_pcmu = -1;
     l.pt_pcma = -1;
     if (t38) {

@@ -61,6 +61,8 @@ typedef struct cfg {
     int session_expires;       /* RFC 4028 seconds, 0 = off; default 0 */
     /* media */
     char media_address[64];    /* default = sip_address */
+    char sdp_address[64];      /* address written in our SDP (c=, o=), e.g. behind NAT;
+                                * empty = media_address */
     int rtp_port_min;          /* default 20000 */
     int rtp_port_max;          /* default 29999 */
     int playout_delay_ms;      /* jitter buffer hold, default 60 */
