@@ -292,7 +292,7 @@ static void reload(faxd_t *d)
     char names[512];
     if (cfg_restart_needed(d->cfg, n, names, sizeof names) > 0)
         fx_log(FX_LOG_WARN, FX_FAC_CONF,
-               "reload: these settings keep their running values until a restart: %s", names);
+               "reload: these settings take full effect only after a restart: %s", names);
     old_cfg_t *o = fx_malloc(sizeof *o);
     o->cfg = d->cfg;
     o->next = d->old;
