@@ -155,6 +155,27 @@ const cfg__setting_t cfg__settings[] = {
              "Hard limit on the length of one fax call, in seconds"),
     CFG__INT(cfg_t, "t1_timeout", t1_timeout, 35, 10, 120, true,
              "T.30 timer T1 in seconds (clause 5.4.3.3: 35 +-5)"),
+    /* outbound queue */
+    CFG__INT(cfg_t, "max_tries", max_tries, 3, 1, 100, true,
+             "Calls that connected, per recipient, before a job gives up"),
+    CFG__INT(cfg_t, "max_dials", max_dials, 12, 1, 1000, true,
+             "Calls placed, per recipient, before a job gives up"),
+    CFG__INT(cfg_t, "retry_busy", retry_busy, 180, 0, 86400, true,
+             "Seconds before a retry after a busy signal"),
+    CFG__INT(cfg_t, "retry_noanswer", retry_noanswer, 300, 0, 86400, true,
+             "Seconds before a retry after no answer"),
+    CFG__INT(cfg_t, "retry_nofax", retry_nofax, 300, 0, 86400, true,
+             "Seconds before a retry when the far end answered but no fax machine did"),
+    CFG__INT(cfg_t, "retry_protocol", retry_protocol, 60, 0, 86400, true,
+             "Seconds before a retry after a fax that ended early (protocol error)"),
+    CFG__INT(cfg_t, "dest_concurrency", dest_concurrency, 1, 1, 100, true,
+             "Calls at once to one destination number"),
+    CFG__INT(cfg_t, "max_outbound_calls", max_outbound_calls, 8, 1, 1000, true,
+             "Outbound calls at once in all"),
+    CFG__INT(cfg_t, "job_lifetime", job_lifetime, 10800, 60, 2592000, true,
+             "Seconds a job may wait before it fails (its kill time)"),
+    CFG__BOOL(cfg_t, "test_clock", test_clock, false, false,
+              "Tests only: the outbound queue's clock moves only by `faxctl clock +SECONDS`"),
 };
 const size_t cfg__n_settings = sizeof cfg__settings / sizeof cfg__settings[0];
 

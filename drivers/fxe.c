@@ -177,7 +177,7 @@ static void setup_t30(fxe_t *e, t30_state_t *t)
         modems |= T30_SUPPORT_V17;
     t30_set_supported_modems(t, modems);
     if (e->p.sending)
-        t30_set_tx_file(t, e->tx_file, -1, -1);
+        t30_set_tx_file(t, e->tx_file, e->p.start_page > 0 ? e->p.start_page : -1, -1);
     else
         t30_set_rx_file(t, e->rx_file, -1);
     t30_set_phase_b_handler(t, phase_b, e);

@@ -37,6 +37,7 @@ typedef struct fxe_params {
     bool calling;           /* we placed the call */
     bool sending;           /* we transmit the document */
     const char *tx_file;    /* TIFF to send (sending) */
+    int start_page;         /* first page to send, 0-based (resuming a job) */
     const char *rx_file;    /* TIFF to write (receiving) */
     const char *ident;      /* our TSI/CSI */
     const char *header;     /* page header text, may be NULL */

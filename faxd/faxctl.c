@@ -17,14 +17,22 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: faxctl [-c FAXD.CONF | -s SOCKET] COMMAND [ARGS]\n"
             "commands:\n"
-            "  send [--no-wait] TIFF DEST   send a TIFF to a SIP URI (sip:NUMBER@host[:port])\n"
-            "                               or a number routed through a trunk; waits for the\n"
-            "                               result unless --no-wait (exit 0 only when every\n"
-            "                               page was confirmed)\n"
+            "  send [options] TIFF DEST[,DEST...]\n"
+            "                               queue a fax to SIP URIs (sip:NUMBER@host[:port]) or\n"
+            "                               numbers routed through a trunk; waits for the result\n"
+            "                               (exit 0 only when every page reached every recipient)\n"
+            "      --no-wait                 return once the job is queued\n"
+            "      --priority N              0 most urgent .. 255 (default 127)\n"
+            "      --not-before SECONDS      hold the job back this long\n"
+            "      --kill SECONDS            give up after this long (default job_lifetime)\n"
+            "      --max-tries N --max-dials N  override the retry limits\n"
+            "  jobs                         jobs in the queue, a line per recipient\n"
+            "  cancel|hold|release|retry ID act on a queued job\n"
             "  status                       daemon status\n"
             "  calls                        live calls: state, mode, page, rate\n"
-            "  job ID                       a job's or received fax's record\n"
+            "  job ID                       a finished job's or received fax's record\n"
             "  hangup ID                    end a live call now (BYE); its result follows\n"
+            "  clock +SECONDS               move the queue's test clock (test_clock = yes only)\n"
             "  ping                         is faxd answering?\n"
             "The socket is taken from -s, else from the config's control_socket (-c, default\n"
             "/etc/faxgate/faxd.conf), else $FAXGATE_SOCKET, else /run/faxgate/faxd.sock.\n");
@@ -85,8 +93,8 @@ static int run(const char *sock, const char *cmd, bool quiet_ok)
                 continue;
             }
         }
-        if (strncmp(line, "RESULT ", 7) == 0)
-            rc = strstr(line, " result=ok ") != NULL ? 0 : 1;
+        if (strncmp(line, "RESULT ", 7) == 0 && strstr(line, " result=ok ") == NULL)
+            rc = 1;
         printf("%s\n", line);
     }
     fclose(f);
@@ -136,42 +144,84 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     char line[PATH_MAX + 600];
     if (strcmp(cmd, "send") == 0) {
+        static const struct option sopts[] = {
+            { "no-wait", no_argument, NULL, 'n' },
+            { "priority", required_argument, NULL, 'p' },
+            { "not-before", required_argument, NULL, 'b' },
+            { "kill", required_argument, NULL, 'k' },
+            { "max-tries", required_argument, NULL, 't' },
+            { "max-dials", required_argument, NULL, 'd' },
+            { "owner", required_argument, NULL, 'o' },
+            { NULL, 0, NULL, 0 },
+        };
         bool wait = true;
-        int i = optind + 1;
-        if (i < argc && strcmp(argv[i], "--no-wait") == 0) {
-            wait = false;
-            i++;
+        char opts[512] = "";
+        size_t ol = 0;
+        optind++;
+        int so;
+        while ((so = getopt_long(argc, argv, "+", sopts, NULL)) != -1) {
+            const char *key = NULL;
+            switch (so) {
+            case 'n': wait = false; continue;
+            case 'p': key = "priority="; break;
+            case 'b': key = "not_before=+"; break;
+            case 'k': key = "kill=+"; break;
+            case 't': key = "max_tries="; break;
+            case 'd': key = "max_dials="; break;
+            case 'o': key = "owner="; break;
+            default: usage(stderr); return 2;
+            }
+            if (strchr(optarg, ' ') != NULL) {
+                fprintf(stderr, "faxctl: option values may not contain spaces\n");
+                return 2;
+            }
+            int w = snprintf(opts + ol, sizeof opts - ol, " %s%s", key, optarg);
+            if (w < 0 || (size_t)w >= sizeof opts - ol) {
+                fprintf(stderr, "faxctl: options too long\n");
+                return 2;
+            }
+            ol += (size_t)w;
         }
-        if (argc - i != 2) {
+        if (argc - optind != 2) {
             usage(stderr);
             return 2;
         }
         char abs[PATH_MAX];
-        if (realpath(argv[i], abs) == NULL) {
-            fprintf(stderr, "faxctl: %s: %s\n", argv[i], strerror(errno));
+        if (realpath(argv[optind], abs) == NULL) {
+            fprintf(stderr, "faxctl: %s: %s\n", argv[optind], strerror(errno));
             return 2;
         }
-        if (strchr(abs, ' ') != NULL || strchr(argv[i + 1], ' ') != NULL) {
+        if (strchr(abs, ' ') != NULL || strchr(argv[optind + 1], ' ') != NULL) {
             fprintf(stderr, "faxctl: file names and destinations may not contain spaces\n");
             return 2;
         }
-        snprintf(line, sizeof line, "SEND %s %s%s", argv[i + 1], abs, wait ? " wait" : "");
+        snprintf(line, sizeof line, "SEND %s %s%s%s", abs, argv[optind + 1], wait ? " wait" : "",
+                 opts);
         return run(sock, line, false);
     }
+    static const struct {
+        const char *name, *verb;
+    } job_cmds[] = { { "cancel", "CANCEL" }, { "hold", "HOLD" },   { "release", "RELEASE" },
+                     { "retry", "RETRY" },   { "job", "JOB" },     { "hangup", "HANGUP" },
+                     { "clock", "CLOCK" } };
+    for (unsigned i = 0; i < sizeof job_cmds / sizeof job_cmds[0]; i++) {
+        if (strcmp(cmd, job_cmds[i].name) == 0) {
+            if (optind + 1 >= argc) {
+                usage(stderr);
+                return 2;
+            }
+            snprintf(line, sizeof line, "%s %s", job_cmds[i].verb, argv[optind + 1]);
+            return run(sock, line, false);
+        }
+    }
+    if (strcmp(cmd, "jobs") == 0)
+        return run(sock, "JOBS", false);
     if (strcmp(cmd, "status") == 0)
         return run(sock, "STATUS", true);
     if (strcmp(cmd, "calls") == 0)
         return run(sock, "CALLS", false);
     if (strcmp(cmd, "ping") == 0)
         return run(sock, "PING", false);
-    if (strcmp(cmd, "hangup") == 0 && optind + 1 < argc) {
-        snprintf(line, sizeof line, "HANGUP %s", argv[optind + 1]);
-        return run(sock, line, false);
-    }
-    if (strcmp(cmd, "job") == 0 && optind + 1 < argc) {
-        snprintf(line, sizeof line, "JOB %s", argv[optind + 1]);
-        return run(sock, line, false);
-    }
     usage(stderr);
     return 2;
 }

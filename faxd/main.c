@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "queue.h"
 #include "fax/cfg.h"
 #include "fax/drv.h"
 #include "fax/ev.h"
@@ -35,20 +36,13 @@ typedef struct faxd {
     ev_loop_t *main;
     spool_t *spool;
     sipfax_t *sip;
+    queue_t *queue;
     ctl_t *ctl;
     int sigfd;
     bool stopping;
     uint64_t started_ms;
-    unsigned long rx_ok, rx_failed, tx_ok, tx_failed;
+    unsigned long rx_ok, rx_failed;
 } faxd_t;
-
-/* A job sent through the control socket. */
-typedef struct send_job {
-    faxd_t *d;
-    char id[17];
-    char dest[256];
-    ctl_conn_t *waiter;    /* holds a reference while waiting */
-} send_job_t;
 
 static void usage(FILE *f)
 {
@@ -70,134 +64,6 @@ static void on_rx_done(void *arg, const sipfax_call_info_t *info, const faxres_t
         d->rx_ok++;
     fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "received fax=%s result=%s pages=%d from=%s to=%s",
            info->id, faxres_status_name(r->status), r->pages, info->from, info->to);
-}
-
-static void on_send_done(void *arg, const sipfax_call_info_t *info, const faxres_t *r)
-{
-    send_job_t *j = arg;
-    faxd_t *d = j->d;
-    char line[600];
-    faxres_format(r, line, sizeof line);
-    if (r->status == FAXRES_OK)
-        d->tx_ok++;
-    else
-        d->tx_failed++;
-    /* The job's outcome joins its record; the image moves with it. */
-    spool_rec_t rec;
-    char why[200];
-    char rec_name[40], tif_name[40];
-    snprintf(rec_name, sizeof rec_name, "%s.rec", j->id);
-    snprintf(tif_name, sizeof tif_name, "%s.tif", j->id);
-    if (spool_load_rec(d->spool, "queue", rec_name, &rec, why, sizeof why) != 0)
-        spool_rec_init(&rec);
-    spool_rec_add(&rec, "result", faxres_status_name(r->status));
-    spool_rec_addf(&rec, "pages", "%d", r->pages);
-    spool_rec_addf(&rec, "pages_total", "%d", r->pages_total);
-    spool_rec_addf(&rec, "rate", "%d", r->bit_rate);
-    spool_rec_add(&rec, "ecm", r->ecm ? "yes" : "no");
-    spool_rec_add(&rec, "mode", r->mode);
-    spool_rec_add(&rec, "remote_ident", r->remote_ident);
-    spool_rec_addf(&rec, "duration_s", "%.1f", r->duration_s);
-    spool_rec_addf(&rec, "code", "%d", r->code);
-    spool_rec_add(&rec, "reason", r->code_text);
-    spool_rec_addf(&rec, "ended_ms", "%llu", (unsigned long long)fx_wall_ms());
-    const char *to = r->status == FAXRES_OK ? "done" : "failed";
-    int rc = spool_store_rec(d->spool, to, rec_name, &rec);
-    if (rc == 0) {
-        spool_move(d->spool, "queue", tif_name, to, tif_name);
-        char p[1024];
-        if (spool_path(d->spool, "queue", rec_name, p, sizeof p) == 0)
-            unlink(p);
-    } else {
-        fx_log(FX_LOG_ERR, FX_FAC_QUEUE, "cannot store job result job=%s err=%s", j->id,
-               fx_strerror(rc));
-    }
-    spool_rec_free(&rec);
-    fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "job ended job=%s dest=%s %s", j->id, j->dest, line);
-    (void)info;
-    if (j->waiter != NULL) {
-        ctl_reply(j->waiter, "RESULT job=%s %s", j->id, line);
-        ctl_end(j->waiter);
-        ctl_conn_unref(j->waiter);
-    }
-    free(j);
-}
-
-/* SEND <dest> <tiff> [wait]: the TIFF is copied into the spool and fsync'd
- * before the job is acknowledged (invariant 2). */
-static void cmd_send(faxd_t *d, ctl_conn_t *conn, char *args)
-{
-    char *save = NULL;
-    char *dest = strtok_r(args, " ", &save);
-    char *tiff = strtok_r(NULL, " ", &save);
-    char *opt = strtok_r(NULL, " ", &save);
-    if (dest == NULL || tiff == NULL) {
-        ctl_reply(conn, "ERR usage: SEND <dest> <tiff> [wait]");
-        return;
-    }
-    if (d->stopping) {
-        ctl_reply(conn, "ERR faxd is shutting down");
-        return;
-    }
-    send_job_t *j = fx_calloc(1, sizeof *j);
-    j->d = d;
-    fx_make_id(j->id);
-    fx_strlcpy(j->dest, dest, sizeof j->dest);
-    char tif_name[40], rec_name[40], path[1024];
-    snprintf(tif_name, sizeof tif_name, "%s.tif", j->id);
-    snprintf(rec_name, sizeof rec_name, "%s.rec", j->id);
-    int rc = spool_store_copy(d->spool, tiff, "queue", tif_name);
-    if (rc < 0) {
-        ctl_reply(conn, "ERR cannot take %s: %s", tiff, fx_strerror(rc));
-        free(j);
-        return;
-    }
-    spool_rec_t rec;
-    spool_rec_init(&rec);
-    spool_rec_add(&rec, "id", j->id);
-    spool_rec_add(&rec, "kind", "send");
-    spool_rec_add(&rec, "dest", dest);
-    spool_rec_add(&rec, "image", tif_name);
-    spool_rec_addf(&rec, "created_ms", "%llu", (unsigned long long)fx_wall_ms());
-    rc = spool_store_rec(d->spool, "queue", rec_name, &rec);
-    spool_rec_free(&rec);
-    spool_path(d->spool, "queue", tif_name, path, sizeof path);
-    if (rc < 0) {
-        unlink(path);
-        ctl_reply(conn, "ERR cannot queue job: %s", fx_strerror(rc));
-        free(j);
-        return;
-    }
-    rc = sipfax_send(d->sip, dest, path, j->id, on_send_done, j);
-    if (rc < 0) {
-        const char *why = rc == FX_ENOTFOUND ? "no trunk configured for that number"
-                          : rc == FX_EPARSE  ? "destination is neither a SIP URI nor a number"
-                                             : fx_strerror(rc);
-        /* XXX: with the scheduler (issue 3) the job would wait for a retry; for now
-         * a job that cannot be dialled is failed at once. */
-        faxres_t r;
-        memset(&r, 0, sizeof r);
-        r.status = FAXRES_FAILED;
-        r.sending = true;
-        r.pages_total = -1;
-        r.code = -1;
-        fx_strlcpy(r.code_text, why, sizeof r.code_text);
-        ctl_reply(conn, "OK job=%s", j->id);
-        if (opt != NULL && strcmp(opt, "wait") == 0) {
-            ctl_conn_ref(conn);
-            ctl_hold(conn);
-            j->waiter = conn;
-        }
-        sipfax_call_info_t info = { j->id, true, "", dest, path };
-        on_send_done(j, &info, &r);
-        return;
-    }
-    ctl_reply(conn, "OK job=%s", j->id);
-    if (opt != NULL && strcmp(opt, "wait") == 0) {
-        ctl_conn_ref(conn);
-        ctl_hold(conn);
-        j->waiter = conn;
-    }
 }
 
 static void cmd_job(faxd_t *d, ctl_conn_t *conn, const char *id)
@@ -244,11 +110,16 @@ static void on_command(void *arg, ctl_conn_t *conn, char *line)
         ctl_reply(conn, "version=%s", FAXD_VERSION);
         ctl_reply(conn, "uptime_s=%llu",
                   (unsigned long long)((fx_now_ms() - d->started_ms) / 1000));
+        int jobs, active;
+        unsigned long done, failed;
+        queue_counts(d->queue, &jobs, &active, &done, &failed);
         ctl_reply(conn, "calls=%d", sipfax_call_count(d->sip));
         ctl_reply(conn, "received_ok=%lu", d->rx_ok);
         ctl_reply(conn, "received_failed=%lu", d->rx_failed);
-        ctl_reply(conn, "sent_ok=%lu", d->tx_ok);
-        ctl_reply(conn, "sent_failed=%lu", d->tx_failed);
+        ctl_reply(conn, "jobs_queued=%d", jobs);
+        ctl_reply(conn, "jobs_calling=%d", active);
+        ctl_reply(conn, "jobs_done=%lu", done);
+        ctl_reply(conn, "jobs_failed=%lu", failed);
         ctl_reply(conn, "sip=%s:%d", d->cfg->sip_address, d->cfg->sip_port);
         ctl_reply(conn, "spool=%s", d->cfg->spool_dir);
         ctl_reply(conn, "state=%s", d->stopping ? "stopping" : "running");
@@ -259,8 +130,10 @@ static void on_command(void *arg, ctl_conn_t *conn, char *line)
         char *save = NULL;
         for (char *l = strtok_r(buf, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save))
             ctl_reply(conn, "%s", l);
-    } else if (strcasecmp(line, "SEND") == 0) {
-        cmd_send(d, conn, args ? args : (char *)"");
+    } else if (strcasecmp(line, "SEND") == 0 && d->stopping) {
+        ctl_reply(conn, "ERR faxd is shutting down; no new jobs");
+    } else if (queue_command(d->queue, conn, line, args)) {
+        /* answered by the queue */
     } else if (strcasecmp(line, "HANGUP") == 0) {
         if (args == NULL || sipfax_hangup(d->sip, args) < 0)
             ctl_reply(conn, "ERR no live call with id '%.40s'", args ? args : "");
@@ -269,7 +142,7 @@ static void on_command(void *arg, ctl_conn_t *conn, char *line)
     } else if (strcasecmp(line, "JOB") == 0) {
         cmd_job(d, conn, args);
     } else {
-        ctl_reply(conn, "ERR unknown command '%.40s' (try PING, STATUS, CALLS, SEND, JOB, HANGUP)", line);
+        ctl_reply(conn, "ERR unknown command '%.40s' (try PING, STATUS, CALLS, SEND, JOBS, JOB, CANCEL, HOLD, RELEASE, RETRY, HANGUP)", line);
     }
 }
 
@@ -300,6 +173,7 @@ static void reload(faxd_t *d)
     d->cfg = n;
     fx_log_setup((fx_log_level_t)n->log_level, n->log_facilities, "faxd");
     sipfax_reload(d->sip, n);
+    queue_reload(d->queue, n);
     fx_log(FX_LOG_NOTICE, FX_FAC_CONF, "configuration reloaded file=%s", d->conf_path);
 }
 
@@ -399,6 +273,10 @@ int main(int argc, char **argv)
     if (rc < 0)
         fx_fatal("cannot start SIP driver on %s:%d err=%s", d.cfg->sip_address, d.cfg->sip_port,
                  fx_strerror(rc));
+    queue_new(d.cfg, d.main, d.spool, d.sip, &d.queue);
+    int recovered = queue_recover(d.queue);
+    if (recovered > 0)
+        fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "recovered jobs=%d", recovered);
     rc = ctl_open(d.main, d.cfg->control_socket, on_command, &d, &d.ctl);
     if (rc < 0)
         fx_fatal("cannot open control socket path=%s err=%s", d.cfg->control_socket,
@@ -409,6 +287,7 @@ int main(int argc, char **argv)
     sipfax_run(d.sip);
     ctl_close(d.ctl);
     sipfax_free(d.sip);
+    queue_free(d.queue);
     ev_fd_del(d.main, d.sigfd);
     close(d.sigfd);
     ev_free(d.main);

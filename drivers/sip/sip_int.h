@@ -80,6 +80,7 @@ void sipm__loop_stop(mloop_t *ml);
 /* sipcall.c: run on the main thread, posted there by the media loop. */
 void sipc__tone(call_t *c, const char *what);
 void sipc__done(call_t *c, const faxres_t *r);
+void sipc__page(call_t *c, int page);
 void sipc__media_closed(call_t *c);
 ev_loop_t *sipc__main_loop(call_t *c);
 media_t *sipc__media(call_t *c);

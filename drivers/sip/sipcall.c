@@ -86,6 +86,10 @@ struct call {
     bool terminated;       /* nua says the dialog is gone */
     sipfax_done_cb cb;
     void *cb_arg;
+    const sipfax_send_ops_t *send_ops;
+    int start_page;
+    int sip_status;        /* final status of our INVITE */
+    bool connected;
 };
 
 struct sipfax {
@@ -378,6 +382,8 @@ static void store_received(call_t *c)
 
 static void call_report(call_t *c)
 {
+    c->res.sip_status = c->connected ? 0 : c->sip_status;
+    c->res.connected = c->connected || !c->outbound;
     sipfax_call_info_t info = { c->id, c->outbound, c->from, c->to, c->file };
     char line[512];
     faxres_format(&c->res, line, sizeof line);
@@ -437,11 +443,23 @@ static void on_bye_timer(ev_loop_t *l, ev_timer_t *t, uint64_t exp, void *arg)
 
 /* Media reports phase E: hang up shortly after, so the last frames (DCN, the
  * final MCF) leave before the BYE (T.30 clause 5.3.2.5). */
+void sipc__page(call_t *c, int page)
+{
+    if (c->send_ops != NULL && c->send_ops->page != NULL)
+        c->send_ops->page(c->cb_arg, c->start_page + page);
+}
+
 void sipc__done(call_t *c, const faxres_t *r)
 {
     if (!c->have_result) {
         c->have_result = true;
         c->res = *r;
+        /* Pages count from the start of the file, not of this call. */
+        if (c->sending && c->start_page > 0) {
+            c->res.pages += c->start_page;
+            if (c->res.pages_total >= 0)
+                c->res.pages_total += c->start_page;
+        }
     }
     if (c->terminated) {
         call_close(c);
@@ -477,6 +495,7 @@ static void fill_fxe_params(call_t *c, media_start_t *ms)
     const cfg_t *cfg = c->sf->cfg;
     ms->fp.calling = c->outbound;
     ms->fp.sending = c->sending;
+    ms->fp.start_page = c->start_page;
     ms->fp.ecm = cfg->ecm;
     ms->fp.max_rate = cfg->max_rate;
     ms->fp.detect_tones = cfg->t38_reinvite && c->t38_policy != CFG_T38_NEVER;
@@ -870,6 +889,7 @@ static void invite_response(call_t *c, int status, const char *phrase, const sip
     }
     if (c->state != CALL_ST_INVITING)
         return;
+    c->sip_status = status;
     if (status == 401 || status == 407) {
         if (c->auth_tries++ < 2 && authenticate(c, c->nh, sip, c->trunk))
             return;
@@ -892,6 +912,9 @@ static void invite_response(call_t *c, int status, const char *phrase, const sip
         send_bye(c);
         return;
     }
+    c->connected = true;
+    if (c->send_ops != NULL && c->send_ops->connected != NULL)
+        c->send_ops->connected(c->cb_arg);
     bool t38 = c->t38_policy == CFG_T38_REQUIRE && peer.t38.present;
     if (!t38 && !(peer.audio.present && (peer.audio.pt_pcmu >= 0 || peer.audio.pt_pcma >= 0))) {
         call_finish_result(c, FAXRES_FAILED, status, "answer has no media we offered");
@@ -1192,8 +1215,8 @@ void sipfax_shutdown(sipfax_t *sf, unsigned grace_ms, void (*cb)(void *), void *
     sf->grace_timer = ev_timer_add(sf->main, grace_ms, 0, on_grace, sf);
 }
 
-int sipfax_send(sipfax_t *sf, const char *dest, const char *tiff, const char *job_id,
-                sipfax_done_cb cb, void *arg)
+int sipfax_send(sipfax_t *sf, const char *dest, const char *tiff, int start_page,
+                const char *job_id, const sipfax_send_ops_t *ops, void *arg)
 {
     const cfg_t *cfg = sf->cfg;
     if (sf->shutting_down)
@@ -1233,8 +1256,10 @@ int sipfax_send(sipfax_t *sf, const char *dest, const char *tiff, const char *jo
     c->sending = true;
     c->trunk = tr;
     c->t38_policy = tr ? tr->t38 : cfg->t38_policy;
-    c->cb = cb;
+    c->cb = ops->done;
     c->cb_arg = arg;
+    c->send_ops = ops;
+    c->start_page = start_page > 0 ? start_page : 0;
     fx_strlcpy(c->file, tiff, sizeof c->file);
     fx_strlcpy(c->from, fu, sizeof c->from);
     fx_strlcpy(c->to, number, sizeof c->to);

@@ -77,14 +77,31 @@ static int m_t38_tx(void *user, const uint8_t *ifp, size_t len, int count)
     return 0;
 }
 
+typedef struct page_msg {
+    call_t *c;
+    int page;
+} page_msg_t;
+
+static void post_page(void *arg)
+{
+    page_msg_t *pm = arg;
+    sipc__page(pm->c, pm->page);
+    free(pm);
+}
+
 /* A page is confirmed: make it durable before SpanDSP answers MCF (invariant 1). */
 static int m_page_done(void *user, int page)
 {
     media_t *m = user;
     call_status_t *st = sipc__status(m->c);
     atomic_store(&st->page, page + 1);
-    if (!m->receiving)
+    if (!m->receiving) {
+        page_msg_t *pm = fx_malloc(sizeof *pm);
+        pm->c = m->c;
+        pm->page = page;
+        ev_post(sipc__main_loop(m->c), post_page, pm);
         return 0;
+    }
     /* XXX: the fsync runs on the media loop; it is one page-sized write per
      * page, rare next to the 20 ms audio work, but a slow disk stalls the loop. */
     int rc = spool_sync_file(m->rx_file);

@@ -78,6 +78,17 @@ typedef struct cfg {
     int t38_max_datagram;      /* our T38FaxMaxDatagram, default 400 */
     int phase_e_timeout;       /* hard per-call limit in seconds, default 900 */
     int t1_timeout;            /* T.30 T1 in seconds (clause 5.4.3.3: 35 +-5), default 35 */
+    /* outbound queue (HylaFAX-style defaults) */
+    int max_tries;             /* calls that connected, per recipient; default 3 */
+    int max_dials;             /* calls placed, per recipient; default 12 */
+    int retry_busy;            /* seconds; default 180 */
+    int retry_noanswer;        /* seconds; default 300 */
+    int retry_nofax;           /* seconds; default 300 */
+    int retry_protocol;        /* seconds; default 60 */
+    int dest_concurrency;      /* calls at once to one number; default 1 */
+    int max_outbound_calls;    /* outbound calls at once; default 8 */
+    int job_lifetime;          /* seconds a job may wait in all; default 10800 */
+    bool test_clock;           /* tests only: the queue's clock moves by `faxctl clock` */
     /* trunks */
     int n_trunks;
     cfg_trunk_t trunks[CFG_MAX_TRUNKS];

@@ -28,6 +28,8 @@ typedef struct faxres {
     double duration_s;       /* call time, answer to hang-up */
     double image_s;          /* pure image-data time at the negotiated rate */
     int code;                /* T.30 completion code (SpanDSP's T30_ERR_*) or -1 */
+    int sip_status;          /* final SIP status of a call that failed to connect, else 0 */
+    bool connected;          /* the far end answered */
     char code_text[96];      /* what the code means */
 } faxres_t;
 

@@ -44,11 +44,19 @@ void sipfax_stop(sipfax_t *sf);
  * those still running after grace_ms with a result; cb runs once all are gone. */
 void sipfax_shutdown(sipfax_t *sf, unsigned grace_ms, void (*cb)(void *), void *arg);
 
+/* Progress of a call we placed. */
+typedef struct sipfax_send_ops {
+    void (*connected)(void *arg);                 /* the far end answered */
+    void (*page)(void *arg, int pages_confirmed);  /* counted from page 1 of the file */
+    sipfax_done_cb done;                           /* once, with the result */
+} sipfax_send_ops_t;
+
 /* Places a call to dest ("sip:NUMBER@host[:port]" or a number routed through a
- * trunk) sending tiff. job_id names the call in logs and results. cb runs once
- * with the result (also on failure to connect). 0, or an error without cb. */
-int sipfax_send(sipfax_t *sf, const char *dest, const char *tiff, const char *job_id,
-                sipfax_done_cb cb, void *arg);
+ * trunk) sending tiff from start_page (0-based). job_id names the call in logs
+ * and results. ops->done runs once with the result (also on failure to
+ * connect). 0, or an error without callbacks. */
+int sipfax_send(sipfax_t *sf, const char *dest, const char *tiff, int start_page,
+                const char *job_id, const sipfax_send_ops_t *ops, void *arg);
 
 /* Writes one line per live call ("id dir state mode page rate ecm peer duration"). */
 void sipfax_list_calls(sipfax_t *sf, char *buf, size_t len);

@@ -4,6 +4,7 @@
 #   tests/bench/capacity.sh [--mode t38|g711|both] [--calls N] [--out FILE.json]
 #                           [--pages P] [--media-loops M] [--spread S] [--ref-runs K]
 #                           [--log-level L] [--call-timeout S] [--build DIR] [--keep]
+#                           [--perf]
 #
 # Two faxd on loopback: A sends N faxes at once (N background `faxctl send`, started
 # over --spread seconds) to B, over T.38 (UDPTL, T.38 clause 9) or G.711 audio (RTP,
@@ -23,6 +24,9 @@
 #   ratio = faxd CPU per channel-second / spandsp_alone CPU per engine-second.
 # Targets: ratio <= 1.5 (G.711) and <= 3 (T.38); 200 T.38 and 100 G.711 calls all
 # succeed; line efficiency within 2 percentage points of spandsp_alone.
+# --perf: also profile B with `perf record -g` during the run (it costs B some CPU,
+# so the CPU figures of such a run are a little high); the top symbols go in the JSON
+# and the report in the work dir.
 # Machine load (load average, /proc/stat busy share, top other processes) goes in the
 # JSON too: the host may be running builds at the same time.
 #
@@ -42,6 +46,7 @@ REFRUNS=5
 LOGLEVEL=info
 CALLTMO=600
 KEEP=0
+PERF=0
 BUILD=${FAX_BUILD:-$SRC/build}
 # SIP ports and media ranges: outside the integration tests' blocks (lib.sh uses SIP
 # 15010..15999 and media 30000..59899) and below the kernel's ephemeral range.
@@ -69,6 +74,7 @@ while [ $# -gt 0 ]; do
     --call-timeout) CALLTMO=${2:-}; shift 2 ;;
     --build) BUILD=${2:-}; shift 2 ;;
     --keep) KEEP=1; shift ;;
+    --perf) PERF=1; shift ;;
     -h | --help) cap_usage ;;
     *) echo "capacity: unknown argument $1" >&2; cap_usage ;;
     esac
@@ -124,6 +130,8 @@ trap 'exit 2' INT TERM
 # utime+stime in clock ticks of a process, all threads included (fields 14 and 15;
 # the comm field may hold blanks, so cut after its closing parenthesis).
 cap_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
+# "utime stime" in clock ticks.
+cap_cpu_split() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12, $13}'; }
 # VmRSS / VmHWM in kB.
 cap_status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
 # "name ticks" for each thread of a process.
@@ -247,6 +255,13 @@ cap_run() {
     mach0=$(cap_machine)
     cap_thread_ticks "$pb" > "$d/threads0"
     cpu_b0=$(cap_cpu_ticks "$pb")
+    local us_b0 us_b1
+    us_b0=$(cap_cpu_split "$pb")
+    local perf_pid=""
+    if [ "$PERF" = 1 ]; then
+        perf record -q -F 499 -g -p "$pb" -o "$d/perf.data" > "$d/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
     cpu_a0=$(cap_cpu_ticks "$pa")
     t0=$(date +%s.%N)
 
@@ -285,6 +300,11 @@ cap_run() {
     done
     local cpu_b1 cpu_a1 mach1 t1 hwm load1
     cpu_b1=$(cap_cpu_ticks "$pb")
+    us_b1=$(cap_cpu_split "$pb")
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2> /dev/null
+        wait "$perf_pid" 2> /dev/null
+    fi
     cpu_a1=$(cap_cpu_ticks "$pa")
     mach1=$(cap_machine)
     t1=$(date +%s.%N)
@@ -295,6 +315,22 @@ cap_run() {
     wait "$CAP_SAMPLER" 2> /dev/null
     CAP_SAMPLER=""
     cap_stop_pids
+    local perfj="null"
+    if [ -n "$perf_pid" ]; then
+        # Self time by symbol (no children), then by shared object.
+        perf report -i "$d/perf.data" --stdio --no-children --sort dso,sym -g none \
+            > "$d/perf.txt" 2> /dev/null
+        perf report -i "$d/perf.data" --stdio --no-children --sort dso -g none \
+            > "$d/perf_dso.txt" 2> /dev/null
+        perfj=$( (
+            grep -E '^ +[0-9.]+%' "$d/perf_dso.txt" | head -n 8 |
+                awk '{printf "%s\"%s %s\"", (n++ ? "," : ""), $1, $2}' | sed 's/^/{"by_dso":[/; s/$/],/'
+            grep -E '^ +[0-9.]+%' "$d/perf.txt" | head -n 20 | tr -d '"\\' |
+                awk '{p = $1; $1 = ""; sub(/^ +/, ""); gsub(/ +/, " ");
+                printf "%s\"%s %s\"", (n++ ? "," : ""), p, $0}' | sed 's/^/"by_symbol":[/; s/$/]}/'
+        ) | tr -d '\n')
+        [ -n "$perfj" ] || perfj="null"
+    fi
 
     # ---- per-call results (A's RESULT lines) ----
     : > "$d/results.tsv"
@@ -380,7 +416,7 @@ cap_run() {
         -v ref_cpu="$ref_cpu" -v ref_sim="$ref_sim" -v ref_eff="$ref_eff" -v ref_res="$ref_res" \
         -v refruns="$REFRUNS" -v b_eng="$b_eng" -v b_img="$b_img" -v threads="$threads" \
         -v failures="$failures" -v logsum="$logsum" -v load0="$load0" -v load1="$load1" \
-        -v top0="$top0" -v pages="$PAGES" -v mloops="$MLOOPS" -v spread="$SPREAD" '
+        -v top0="$top0" -v us0="$us_b0" -v us1="$us_b1" -v perfj="$perfj" -v pages="$PAGES" -v mloops="$MLOOPS" -v spread="$SPREAD" '
     function b(x) { return x ? "true" : "false" }
     BEGIN {
         # per-call sums from the RESULT lines
@@ -419,6 +455,8 @@ cap_run() {
         printf "\"calls_sum_duration_s\":%.1f,\"call_duration_min_s\":%.1f,\"call_duration_max_s\":%.1f,\"calls_sum_image_time_s\":%.2f,", sd, mind, maxd, si
         printf "\"receiver_b\":{\"cpu_s\":%.2f,\"cpu_idle_per_s\":%.4f,\"cpu_per_channel_second\":%.6f,", cpu_b, idle_rate, per_ch
         printf "\"cpu_per_channel_second_net_of_idle\":%.6f,", (sd > 0 ? (cpu_b - idle_rate * wall) / sd : 0)
+        split(us0, u0, " "); split(us1, u1, " ")
+        printf "\"cpu_user_s\":%.2f,\"cpu_sys_s\":%.2f,", (u1[1] - u0[1]) / tck, (u1[2] - u0[2]) / tck
         printf "\"peak_cpu_cores_0_5s\":%.3f,\"threads\":%s,", s[3], threads
         printf "\"rss_idle_kb\":%d,\"rss_peak_sampled_kb\":%d,\"vm_hwm_kb\":%d,\"rss_samples\":%d,", rss_idle, peak_s, hwm, s[1]
         printf "\"mem_per_channel_kb\":%.1f},", mem_ch
@@ -439,7 +477,7 @@ cap_run() {
         else
             printf "\"all_succeed\":{\"calls_required\":%d,\"calls_run\":%d,\"ok\":%d,\"met\":null,\"note\":\"not tested at target size: run with --calls %d\"},", target_n, n, ok, target_n
         printf "\"line_efficiency\":{\"max_diff_points\":2,\"diff_points\":%.2f,\"met\":%s}}", diff_pts, b(nok > 0 && adiff <= 2)
-        printf ",\"log_warnings\":%s}", (logsum == "" ? "[]" : logsum)
+        printf ",\"log_warnings\":%s,\"perf_b\":%s}", (logsum == "" ? "[]" : logsum), perfj
     }' > "$W/$mode.json"
     [ "$ok" -eq "$CALLS" ] && CAP_MODE_OK=1
     cap_log "$mode: $ok/$CALLS ok; work dir $d"

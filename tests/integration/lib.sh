@@ -81,9 +81,11 @@ fx_ctl() { local name=$1; shift; $FAXCTL -s "$FX_DIR/$name/faxd.sock" "$@"; }
 fx_pages() { local out=$1 n=$2; shift 2; $MKPAGES "$out" --pages "$n" "$@" >/dev/null || fx_fail "fx_mkpages"; }
 
 # fx_send FROM TIFF TO_INDEX [user]: send and wait; prints the RESULT line.
+# One call per job (--max-dials 1): a test sees a failed call at once instead of
+# a retry hiding it; tests of the retry policy call faxctl themselves.
 fx_send() {
     local from=$1 tiff=$2 to=$3 user=${4:-100}
-    fx_ctl "$from" send "$tiff" "sip:$user@127.0.0.1:$(fx_sip_port "$to")"
+    fx_ctl "$from" send --max-dials 1 "$tiff" "sip:$user@127.0.0.1:$(fx_sip_port "$to")"
 }
 
 # fx_received NAME: path of the newest fax in NAME's incoming folder.

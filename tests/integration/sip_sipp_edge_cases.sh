@@ -80,6 +80,76 @@ if mode == "sip":
 PYEOF
 }
 
+# fx_cancel_burst HOST PORT LOCAL_PORT N: N times, INVITE and CANCEL leave in
+# the same instant (SIPp waits for the 100 first, so faxd's queued 200 usually
+# beats its CANCEL; here the CANCEL usually wins). Each INVITE must end with
+# 487 (then ACK, RFC 3261 17.1.1.3) or 200 (then ACK and BYE, which must get
+# 200); each CANCEL with 200 or 481 (9.2). Prints "cancelled=X answered=Y".
+fx_cancel_burst() {
+    python3 - "$@" <<'PYEOF'
+import re, socket, sys, time
+host, port, lport, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", lport))
+s.settimeout(0.2)
+def req(method, uri, branch, callid, ftag, to, cseq, body=b""):
+    h = ("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=%s\r\nMax-Forwards: 70\r\n"
+         "From: <sip:burst@127.0.0.1:%d>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\n"
+         "Contact: <sip:burst@127.0.0.1:%d>\r\n" % (method, uri, lport, branch, lport, ftag,
+                                                     to, callid, cseq, lport))
+    if body:
+        h += "Content-Type: application/sdp\r\n"
+    return (h + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+def wait(pred, what, limit=30.0):
+    end = time.monotonic() + limit  # only against a hang
+    while time.monotonic() < end:
+        try:
+            m = s.recv(65535).decode("latin-1")
+        except socket.timeout:
+            continue
+        got.append(m)
+        if pred(m):
+            return m
+    sys.exit("no %s within %.0f s; got: %s" % (what, limit, [g.split("\r\n")[0] for g in got]))
+def status(m): return int(m.split(" ", 2)[1]) if m.startswith("SIP/2.0 ") else 0
+def method(m): return re.search(r"^CSeq: *\d+ +(\w+)", m, re.M | re.I).group(1)
+def header(m, name): return re.search(r"^%s: *(.*?)\r$" % name, m, re.M | re.I).group(1)
+sdp = (b"v=0\r\no=burst 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       b"m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % (lport + 2))
+uri = "sip:100@%s:%d" % (host, port)
+cancelled = answered = 0
+for i in range(n):
+    got = []
+    br, cid, tag = "z9hG4bK-burst-%d" % i, "burst-%d-%d@127.0.0.1" % (i, lport), "b%d" % i
+    s.sendto(req("INVITE", uri, br, cid, tag, "<%s>" % uri, "1 INVITE", sdp), (host, port))
+    s.sendto(req("CANCEL", uri, br, cid, tag, "<%s>" % uri, "1 CANCEL"), (host, port))
+    final = wait(lambda m: status(m) >= 200 and method(m) == "INVITE", "final answer to INVITE")
+    code = status(final)
+    if code == 487:
+        cancelled += 1
+        s.sendto(req("ACK", uri, br, cid, tag, header(final, "To"), "1 ACK"), (host, port))
+    elif code == 200:
+        answered += 1
+        target = re.search(r"<([^>]+)>", header(final, "Contact")).group(1)
+        to = header(final, "To")
+        s.sendto(req("ACK", target, br + "-ack", cid, tag, to, "1 ACK"), (host, port))
+        s.sendto(req("BYE", target, br + "-bye", cid, tag, to, "2 BYE"), (host, port))
+        bye = wait(lambda m: status(m) >= 200 and method(m) == "BYE", "answer to BYE")
+        if status(bye) != 200:
+            sys.exit("BYE answered %d" % status(bye))
+    else:
+        sys.exit("INVITE answered %d, want 487 or 200" % code)
+    c = [m for m in got if status(m) >= 200 and method(m) == "CANCEL"]
+    if not c:
+        c = [wait(lambda m: status(m) >= 200 and method(m) == "CANCEL", "answer to CANCEL")]
+    if status(c[0]) not in (200, 481):
+        sys.exit("CANCEL answered %d, want 200 or 481" % status(c[0]))
+    if code == 487 and status(c[0]) != 200:
+        sys.exit("INVITE got 487 but its CANCEL got %d, not 200" % status(c[0]))
+print("cancelled=%d answered=%d" % (cancelled, answered))
+PYEOF
+}
+
 if [ "${1:-}" = "--media-garbage" ]; then
     fx_udp_garbage media "$2" "$3" > /dev/null 2>&1
     exit 0
@@ -169,6 +239,11 @@ for i in 1 2 3 4 5 6; do
     still_serving "INVITE+CANCEL run $i"
 done
 fx_log "CANCEL runs: $n487 cancelled (487), $n200 answered first (ACK+BYE)"
+burst=$(fx_cancel_burst 127.0.0.1 "$RX_PORT" "$(fx_sip_port 6)" 10 2>&1) \
+    || fx_fail "INVITE+CANCEL burst: $burst"
+fx_log "INVITE+CANCEL in one instant: $burst"
+no_calls_left "INVITE+CANCEL burst"
+still_serving "INVITE+CANCEL burst"
 
 # b) a call with no fax: 200, ACK, 2 s, BYE -> 200; faxd records a failed call.
 nfail_before=$(ls "$FX_DIR/rx/spool/failed/"*.rec 2> /dev/null | wc -l)
