@@ -14,6 +14,7 @@
 
 #include "ctl.h"
 #include "queue.h"
+#include "recover.h"
 #include "fax/cfg.h"
 #include "fax/drv.h"
 #include "fax/ev.h"
@@ -263,6 +264,9 @@ int main(int argc, char **argv)
     rc = spool_open(d.cfg->spool_dir, &d.spool);
     if (rc < 0)
         fx_fatal("cannot open spool dir=%s err=%s", d.cfg->spool_dir, fx_strerror(rc));
+    int nrec = recover_spool(d.spool, d.cfg->node_name);
+    if (nrec > 0)
+        fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "recovered received faxes=%d", nrec);
     rc = ev_new(&d.main);
     if (rc < 0)
         fx_fatal("cannot create main loop err=%s", fx_strerror(rc));

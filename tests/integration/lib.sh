@@ -104,3 +104,53 @@ fx_field() { # fx_field KEY LINE -> value of key=value in a RESULT line
 }
 
 fx_pass() { FX_OK=1; fx_log "PASS"; exit 0; }
+
+# ---- impairment relays (tests/peers/fx_impair.c) ----
+# A relay listens on another loopback address on a node's media ports and forwards to the
+# node's real ports on 127.0.0.1; the node puts the relay's address in its SDP
+# ("sdp_address = ADDR"), so the far end's media reaches it only through the relay.
+IMPAIR=$FAX_BUILD/tests/fx_impair
+
+# fx_media_ports INDEX -> "LO-HI", the media port range of node INDEX.
+fx_media_ports() {
+    local lo=$((30000 + FX_BLOCK * 300 + $1 * 100))
+    echo "$lo-$((lo + 99))"
+}
+
+# fx_start_impair NAME INDEX ADDR [fx_impair options...]: a relay on ADDR in front of node
+# INDEX's media ports; log in $FX_DIR/NAME.log, stats (on fx_stop_impair) in $FX_DIR/NAME.json.
+fx_start_impair() {
+    local name=$1 i=$2 addr=$3
+    shift 3
+    $IMPAIR --listen "$addr" --target 127.0.0.1 --ports "$(fx_media_ports "$i")" \
+        --stats "$FX_DIR/$name.json" "$@" > "$FX_DIR/$name.log" 2>&1 &
+    local pid=$!
+    FX_PIDS="$FX_PIDS $pid"
+    eval "FX_PID_$name=$pid"
+    for _ in $(seq 1 100); do
+        grep -q "^fx_impair: ready" "$FX_DIR/$name.log" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || fx_fail "fx_impair $name exited at start"
+        sleep 0.1
+    done
+    fx_fail "fx_impair $name did not come up"
+}
+
+# fx_stop_impair NAME: SIGTERM the relay, wait for it, check it wrote its stats; prints them.
+fx_stop_impair() {
+    local name=$1 pid rc
+    eval "pid=\$FX_PID_$name"
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && fx_fail "fx_impair $name did not stop"
+    wait "$pid"
+    rc=$?
+    [ "$rc" = 0 ] || fx_fail "fx_impair $name exited with $rc"
+    [ -s "$FX_DIR/$name.json" ] || fx_fail "fx_impair $name wrote no stats"
+    cat "$FX_DIR/$name.json"
+}
+
+# fx_impair_stat NAME up|down KEY -> one counter from relay NAME's stats.
+fx_impair_stat() {
+    sed -n "s/.*\"$2\":{\([^}]*\)}.*/\1/p" "$FX_DIR/$1.json" | tr ',' '\n' |
+        sed -n "s/^\"$3\"://p"
+}
