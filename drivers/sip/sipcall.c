@@ -897,7 +897,12 @@ static void invite_response(call_t *c, int status, const char *phrase, const sip
     if (status >= 300) {
         fx_log(FX_LOG_NOTICE, FX_FAC_SIP, "call failed %s status=%d phrase=\"%s\"", c->tag,
                status, phrase);
-        call_finish_result(c, FAXRES_FAILED, status, sip_failure_words(status));
+        /* A 403 (or another challenge) after we sent credentials means the
+         * password was wrong, whatever the phrase says. */
+        const char *words = (c->auth_tries > 0 && (status == 403 || status == 401 || status == 407))
+                                ? "authentication failed"
+                                : sip_failure_words(status);
+        call_finish_result(c, FAXRES_FAILED, status, words);
         c->terminated = true;
         call_close(c);
         return;
@@ -982,7 +987,11 @@ static void on_register(sipfax_t *sf, int status, const char *phrase, nua_handle
     }
     if (status >= 200)
         fx_log(status < 300 ? FX_LOG_NOTICE : FX_LOG_WARN, FX_FAC_SIP,
-               "register trunk=%s status=%d phrase=\"%s\"", tr->name, status, phrase);
+               "register trunk=%s status=%d phrase=\"%s\"%s", tr->name, status, phrase,
+               /* sofia answers 904 when a second challenge follows our credentials */
+               status == 904 || status == 403 ? " why=\"authentication failed: check the "
+                                                "trunk's username and password\""
+                                              : "");
 }
 
 static void nua_cb(nua_event_t event, int status, char const *phrase, nua_t *nua,
@@ -1341,7 +1350,17 @@ int sipfax_hangup(sipfax_t *sf, const char *id)
 
 void sipfax_reload(sipfax_t *sf, const cfg_t *cfg)
 {
-    /* XXX: calls in progress keep pointers into the old cfg's trunks; the daemon
-     * keeps old configs alive until those calls end. */
+    /* Registrations are indexed by trunk position: drop the old ones and start
+     * afresh so a reordered, removed, added or corrected trunk registers right.
+     * Calls in progress keep pointers into the old cfg's trunks; the daemon
+     * keeps old configs alive until exit. */
+    for (int i = 0; i < CFG_MAX_TRUNKS; i++) {
+        if (sf->reg[i] != NULL) {
+            nua_unregister(sf->reg[i], TAG_END());
+            nua_handle_destroy(sf->reg[i]);
+            sf->reg[i] = NULL;
+        }
+    }
     sf->cfg = cfg;
+    start_registrations(sf);
 }
