@@ -32,6 +32,7 @@ struct spool {
 
 static const char *const spool_subs[] = {
     "tmp", "incoming", "queue", "active", "done", "failed", "corrupt",
+    "arcq", /* archive markers waiting for PostgreSQL (archive/arc.c) */
 };
 
 /* ---- fault hooks (spool_int.h) ---- */

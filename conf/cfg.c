@@ -101,6 +101,9 @@ const cfg__setting_t cfg__settings[] = {
              "Spool directory, owned by the fax user, mode 0700"),
     CFG__STR(cfg_t, "control_socket", control_socket, "/run/faxgate/faxd.sock", NULL, false,
              "Unix socket that faxctl talks to"),
+    CFG__STR(cfg_t, "db_dsn", db_dsn, "", NULL, false,
+             "PostgreSQL archive as a libpq connection string, e.g. \"host=/run/postgresql "
+             "dbname=faxgate\"; empty means no archive"),
     /* logging */
     CFG__OTHER(cfg_t, "log_level", CFG__TY_LOGLEVEL, log_level, FX_LOG_INFO, true,
                "Most detailed level logged"),

@@ -11,13 +11,22 @@
 /* After a crash, recovered calls wait this long before they are dialled again. */
 #define JOB_RECOVER_DELAY_MS 5000
 
+/* A recipient cancelled while its call was live: the call still holds a line
+ * until its result comes back (job_sched_result) or the job leaves. */
+typedef struct hanging {
+    const job_t *j;
+    int r;
+} hanging_t;
+
 struct job_sched {
     job_policy_t pol;
     const job_ops_t *ops;
     void *user;
     job_t **jobs;
     int n_jobs, cap;
-    int active;  /* recipients in DIALING or SENDING */
+    int active;  /* recipients in DIALING or SENDING, plus the hanging ones */
+    hanging_t *hanging;
+    int n_hanging, cap_hanging;
 };
 
 static const char *const state_names[] = { "queued", "sleeping", "dialing", "sending",
@@ -106,9 +115,12 @@ void job_event(job_t *j, uint64_t now_ms, const char *fmt, ...)
 job_state_t job_state(const job_t *j)
 {
     /* Order of "least advanced": a job is as busy as its busiest recipient. */
+    /* A call in progress shows first; then held (a held job must not look as
+     * if it were about to dial); then the waiting states; done comes last so a
+     * job is done only when every recipient is. */
     static const int rank[] = {
-        [JOB_ST_SENDING] = 0, [JOB_ST_DIALING] = 1, [JOB_ST_QUEUED] = 2,
-        [JOB_ST_SLEEPING] = 3, [JOB_ST_HELD] = 4,   [JOB_ST_FAILED] = 5,
+        [JOB_ST_SENDING] = 0, [JOB_ST_DIALING] = 1, [JOB_ST_HELD] = 2,
+        [JOB_ST_QUEUED] = 3,  [JOB_ST_SLEEPING] = 4, [JOB_ST_FAILED] = 5,
         [JOB_ST_CANCELLED] = 6, [JOB_ST_DONE] = 7,
     };
     if (j->n_rcpt == 0)
@@ -137,6 +149,7 @@ void job_sched_free(job_sched_t *s)
     for (int i = 0; i < s->n_jobs; i++)
         job_free(s->jobs[i]);
     free(s->jobs);
+    free(s->hanging);
     free(s);
 }
 
@@ -197,8 +210,34 @@ void job_sched_add(job_sched_t *s, job_t *j, uint64_t now_ms)
         s->ops->changed(s->user, j);
 }
 
+static void hanging_add(job_sched_t *s, const job_t *j, int r)
+{
+    if (s->n_hanging == s->cap_hanging) {
+        s->cap_hanging = s->cap_hanging ? s->cap_hanging * 2 : 16;
+        s->hanging = fx_realloc(s->hanging, (size_t)s->cap_hanging * sizeof *s->hanging);
+    }
+    s->hanging[s->n_hanging++] = (hanging_t){ j, r };
+}
+
+/* Forgets recipient r's hanging call (r < 0: all of j's); returns how many. */
+static int hanging_drop(job_sched_t *s, const job_t *j, int r)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_hanging;) {
+        if (s->hanging[i].j == j && (r < 0 || s->hanging[i].r == r)) {
+            s->hanging[i] = s->hanging[--s->n_hanging];
+            n++;
+        } else {
+            i++;
+        }
+    }
+    return n;
+}
+
 void job_sched_remove(job_sched_t *s, job_t *j)
 {
+    /* Calls that were cancelled but have not ended stop counting with the job. */
+    s->active -= hanging_drop(s, j, -1);
     for (int i = 0; i < s->n_jobs; i++) {
         if (s->jobs[i] == j) {
             for (int r = 0; r < j->n_rcpt; r++)
@@ -232,6 +271,10 @@ int job_sched_active_calls(const job_sched_t *s)
 static int dest_active(const job_sched_t *s, const char *dest)
 {
     int n = 0;
+    /* a cancelled call still hanging up holds the far end's line as well */
+    for (int i = 0; i < s->n_hanging; i++)
+        if (strcmp(s->hanging[i].j->rcpt[s->hanging[i].r].dest, dest) == 0)
+            n++;
     for (int i = 0; i < s->n_jobs; i++) {
         const job_t *j = s->jobs[i];
         for (int r = 0; r < j->n_rcpt; r++)
@@ -267,7 +310,7 @@ int job_sched_tick(job_sched_t *s, uint64_t now_ms)
 {
     int placed = 0;
     /* Kill times first: a job past its kill time never dials again. */
-    for (int i = 0; i < s->n_jobs; i++) {
+    for (int i = 0; i < s->n_jobs;) {
         job_t *j = s->jobs[i];
         bool changed = false;
         for (int r = 0; r < j->n_rcpt; r++) {
@@ -279,9 +322,13 @@ int job_sched_tick(job_sched_t *s, uint64_t now_ms)
         }
         if (changed)
             s->ops->changed(s->user, j);
+        /* changed() may have archived j and removed it: then slot i holds the next job */
+        if (i < s->n_jobs && s->jobs[i] == j)
+            i++;
     }
-    /* Then dial in priority order, oldest first within a priority, while lines
-     * are free; each destination takes at most per_dest_limit calls. */
+    /* Then dial in priority order, oldest first within a priority (over
+     * recipients: an older job's recipients all go before a younger job's),
+     * while lines are free; each destination takes at most per_dest_limit calls. */
     for (;;) {
         if (s->active >= s->pol.max_lines)
             break;
@@ -300,7 +347,7 @@ int job_sched_tick(job_sched_t *s, uint64_t now_ms)
                     best = j;
                     best_r = r;
                 }
-                break; /* one recipient per job per pass keeps jobs fair */
+                break; /* a job's recipients rank alike: its first eligible one will do */
             }
         }
         if (best == NULL)
@@ -312,14 +359,25 @@ int job_sched_tick(job_sched_t *s, uint64_t now_ms)
                   best->max_dials, rc->dest, start + 1);
         rcpt_set_state(s, best, best_r, JOB_ST_DIALING, now_ms);
         s->ops->changed(s->user, best);
+        /* dial() may put its own words in last_reason when it fails; the
+         * previous call's words must not pass for them. */
+        char prev[sizeof rc->last_reason];
+        fx_strlcpy(prev, rc->last_reason, sizeof prev);
+        rc->last_reason[0] = '\0';
         int rc2 = s->ops->dial(s->user, best, best_r, start);
         if (rc2 < 0) {
-            char why[128];
-            fx_strlcpy(why, rc->last_reason[0] ? rc->last_reason : fx_strerror(rc2), sizeof why);
+            char why[sizeof rc->last_reason];
+            if (rc->last_reason[0] != '\0')
+                fx_strlcpy(why, rc->last_reason, sizeof why);
+            else
+                snprintf(why, sizeof why, "cannot place the call: %s", fx_strerror(rc2));
+            fx_strlcpy(rc->last_reason, why, sizeof rc->last_reason);
+            rc->last_fail = JOB_FAIL_PERMANENT;
             give_up(s, best, best_r, now_ms, why);
             s->ops->changed(s->user, best);
             continue;
         }
+        fx_strlcpy(rc->last_reason, prev, sizeof rc->last_reason);
         placed++;
     }
     return placed;
@@ -383,9 +441,14 @@ static int delay_for(const job_policy_t *p, job_fail_t f)
 void job_sched_result(job_sched_t *s, job_t *j, int r, const job_outcome_t *o, uint64_t now_ms)
 {
     job_rcpt_t *rc = &j->rcpt[r];
-    if (rc->state != JOB_ST_DIALING && rc->state != JOB_ST_SENDING
-        && rc->state != JOB_ST_CANCELLED)
+    if (rc->state == JOB_ST_CANCELLED) {
+        /* Only a call cancelled while live has a result to come, and only one. */
+        if (hanging_drop(s, j, r) == 0)
+            return;
+        s->active--;
+    } else if (rc->state != JOB_ST_DIALING && rc->state != JOB_ST_SENDING) {
         return;
+    }
     if (o->connected && rc->state == JOB_ST_DIALING)
         rc->tries++;
     if (o->pages_confirmed > rc->pages_confirmed)
@@ -403,9 +466,8 @@ void job_sched_result(job_sched_t *s, job_t *j, int r, const job_outcome_t *o, u
         rc->last_fail = JOB_FAIL_NONE;
         rcpt_set_state(s, j, r, JOB_ST_DONE, now_ms);
     } else if (rc->state == JOB_ST_CANCELLED) {
+        /* its line was given back above */
         job_event(j, now_ms, "rcpt=%d call ended after cancel: %s", r, rc->last_reason);
-        /* a cancelled recipient's call is no longer counted as active */
-        s->active--;
     } else {
         rc->last_fail = o->fail;
         job_event(j, now_ms, "rcpt=%d call failed (%s): %s", r, job_fail_name(o->fail),
@@ -426,7 +488,12 @@ void job_sched_result(job_sched_t *s, job_t *j, int r, const job_outcome_t *o, u
                 give_up(s, j, r, now_ms, "next retry would be after the kill time");
             } else {
                 job_event(j, now_ms, "rcpt=%d retry in %d s", r, delay_for(&s->pol, o->fail));
-                rcpt_set_state(s, j, r, JOB_ST_SLEEPING, now_ms);
+                /* The job was held while this call was live (hold acts on the
+                 * waiting recipients only): this one waits held with them. */
+                bool held = false;
+                for (int k = 0; k < j->n_rcpt; k++)
+                    held = held || j->rcpt[k].state == JOB_ST_HELD;
+                rcpt_set_state(s, j, r, held ? JOB_ST_HELD : JOB_ST_SLEEPING, now_ms);
             }
         }
     }
@@ -443,10 +510,14 @@ int job_sched_cancel(job_sched_t *s, job_t *j, uint64_t now_ms)
         any = true;
         bool live = rc->state == JOB_ST_DIALING || rc->state == JOB_ST_SENDING;
         if (live) {
-            /* Stays counted as active until its call ends (job_sched_result). */
+            /* Stays counted as active until its call ends (job_sched_result)
+             * or the job leaves the scheduler (job_sched_remove). */
             job_event(j, now_ms, "rcpt=%d %s -> cancelled (hanging up)", r,
                       job_state_name(rc->state));
+            fx_log(FX_LOG_INFO, FX_FAC_QUEUE, "job state job=%s rcpt=%d dest=%s %s -> cancelled",
+                   j->id, r, rc->dest, job_state_name(rc->state));
             rc->state = JOB_ST_CANCELLED;
+            hanging_add(s, j, r);
             s->ops->hangup(s->user, j, r);
         } else {
             rcpt_set_state(s, j, r, JOB_ST_CANCELLED, now_ms);
@@ -476,9 +547,12 @@ int job_sched_hold(job_sched_t *s, job_t *j, uint64_t now_ms)
 int job_sched_release(job_sched_t *s, job_t *j, uint64_t now_ms)
 {
     bool any = false;
+    /* Back where it was: a recipient held while it slept for a retry still
+     * waits for that retry time (a hold is no way to skip a busy delay). */
     for (int r = 0; r < j->n_rcpt; r++)
         if (j->rcpt[r].state == JOB_ST_HELD) {
-            rcpt_set_state(s, j, r, JOB_ST_QUEUED, now_ms);
+            rcpt_set_state(s, j, r, j->rcpt[r].next_ms > now_ms ? JOB_ST_SLEEPING : JOB_ST_QUEUED,
+                           now_ms);
             any = true;
         }
     if (!any)
@@ -501,6 +575,9 @@ int job_sched_retry(job_sched_t *s, job_t *j, uint64_t now_ms)
                       rc->tries, rc->dials);
             rc->tries = 0;
             rc->dials = 0;
+            rc->next_ms = 0;
+            rc->last_fail = JOB_FAIL_NONE;
+            rc->final_reason[0] = '\0';
             if (j->kill_ms && j->kill_ms <= now_ms)
                 j->kill_ms = now_ms + (uint64_t)s->pol.kill_after_s * 1000u;
             rcpt_set_state(s, j, r, JOB_ST_QUEUED, now_ms);

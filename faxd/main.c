@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "fax/arc.h" /* archive: PostgreSQL worker */
 #include "queue.h"
 #include "recover.h"
 #include "fax/cfg.h"
@@ -39,6 +40,7 @@ typedef struct faxd {
     sipfax_t *sip;
     queue_t *queue;
     ctl_t *ctl;
+    arc_t *arc;            /* archive worker; NULL when db_dsn is empty */
     int sigfd;
     bool stopping;
     uint64_t started_ms;
@@ -123,6 +125,16 @@ static void on_command(void *arg, ctl_conn_t *conn, char *line)
         ctl_reply(conn, "jobs_failed=%lu", failed);
         ctl_reply(conn, "sip=%s:%d", d->cfg->sip_address, d->cfg->sip_port);
         ctl_reply(conn, "spool=%s", d->cfg->spool_dir);
+        /* archive: ok | down | connecting | off, and markers not yet archived */
+        if (d->arc != NULL) {
+            arc_state_t ast;
+            int backlog;
+            arc_status(d->arc, &ast, &backlog);
+            ctl_reply(conn, "archive=%s", arc_state_name(ast));
+            ctl_reply(conn, "archive_backlog=%d", backlog);
+        } else {
+            ctl_reply(conn, "archive=off");
+        }
         ctl_reply(conn, "state=%s", d->stopping ? "stopping" : "running");
     } else if (strcasecmp(line, "CALLS") == 0) {
         char buf[32768];
@@ -267,6 +279,12 @@ int main(int argc, char **argv)
     int nrec = recover_spool(d.spool, d.cfg->node_name);
     if (nrec > 0)
         fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "recovered received faxes=%d", nrec);
+    /* archive: its own thread and connection; the loops never wait on it. */
+    if (d.cfg->db_dsn[0] != '\0') {
+        rc = arc_open(d.cfg->db_dsn, d.spool, d.cfg->node_name, &d.arc);
+        if (rc < 0)
+            fx_fatal("cannot start the archive err=%s", fx_strerror(rc));
+    }
     rc = ev_new(&d.main);
     if (rc < 0)
         fx_fatal("cannot create main loop err=%s", fx_strerror(rc));
@@ -292,6 +310,7 @@ int main(int argc, char **argv)
     ctl_close(d.ctl);
     sipfax_free(d.sip);
     queue_free(d.queue);
+    arc_close(d.arc); /* archive: markers left over are taken at the next start */
     ev_fd_del(d.main, d.sigfd);
     close(d.sigfd);
     ev_free(d.main);

@@ -10,6 +10,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include "fax/arc.h" /* archive: marker for the PostgreSQL worker */
 #include "fax/fx.h"
 
 typedef struct waiter {
@@ -18,8 +19,10 @@ typedef struct waiter {
     ctl_conn_t *conn;  /* holds a reference */
 } waiter_t;
 
-/* One call in flight: which job and recipient it is for. */
+/* One call in flight: which job and recipient it is for. Owned by the call:
+ * linked into queue.calls from dial until its done callback, freed there. */
 typedef struct call_ref {
+    struct call_ref *next;
     queue_t *q;
     char id[17];
     int r;
@@ -35,8 +38,26 @@ struct queue {
     int64_t clock_offset_ms;  /* test clock: fake time = base + offset */
     uint64_t clock_base_ms;
     waiter_t *waiters;
+    call_ref_t *calls;  /* calls placed whose result has not come back */
     unsigned long n_done, n_failed;
 };
+
+static bool call_in_flight(const queue_t *q, const char *id)
+{
+    for (const call_ref_t *c = q->calls; c != NULL; c = c->next)
+        if (strcmp(c->id, id) == 0)
+            return true;
+    return false;
+}
+
+static void call_unlink(queue_t *q, call_ref_t *cr)
+{
+    for (call_ref_t **pp = &q->calls; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == cr) {
+            *pp = cr->next;
+            return;
+        }
+}
 
 uint64_t queue_now(const queue_t *q)
 {
@@ -245,11 +266,13 @@ static void on_changed(void *user, job_t *j)
     snprintf(rec_name, sizeof rec_name, "%s.rec", j->id);
     snprintf(tif_name, sizeof tif_name, "%s.tif", j->id);
     job_state_t st = job_state(j);
-    bool live = false;
+    /* A cancelled recipient whose call has not ended is not final yet either:
+     * its result may still confirm the last page (then it is done), and the
+     * scheduler counts its line until then. */
+    bool live = call_in_flight(q, j->id);
     for (int i = 0; i < j->n_rcpt; i++)
         if (j->rcpt[i].state == JOB_ST_DIALING || j->rcpt[i].state == JOB_ST_SENDING)
             live = true;
-    /* A cancelled recipient whose call has not ended is not final yet either. */
     bool finished = job_state_final(st) && !live;
     int rc;
     if (finished) {
@@ -266,6 +289,9 @@ static void on_changed(void *user, job_t *j)
                 q->n_failed++;
             fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "job finished job=%s state=%s folder=%s", j->id,
                    job_state_name(st), to);
+            /* archive: the record and image are final; queue them for PostgreSQL. */
+            if (q->cfg->db_dsn[0] != '\0')
+                arc_mark(q->spool, to, j->id);
         }
     } else {
         rc = spool_store_rec(q->spool, "queue", rec_name, &r);
@@ -329,6 +355,8 @@ static void call_done(void *arg, const sipfax_call_info_t *info, const faxres_t 
     call_ref_t *cr = arg;
     queue_t *q = cr->q;
     (void)info;
+    /* No longer in flight: the change the result makes may finish the job. */
+    call_unlink(q, cr);
     job_t *j = job_sched_find(q->sched, cr->id);
     if (j != NULL) {
         job_outcome_t o;
@@ -359,9 +387,12 @@ static int on_dial(void *user, job_t *j, int r, int start_page)
     cr->r = r;
     char path[1024];
     int rc = spool_path(q->spool, "queue", j->image, path, sizeof path);
+    cr->next = q->calls;
+    q->calls = cr;
     if (rc == 0)
         rc = sipfax_send(q->sip, j->rcpt[r].dest, path, start_page, j->id, &send_ops, cr);
     if (rc < 0) {
+        call_unlink(q, cr);
         free(cr);
         if (rc == FX_ENOTFOUND)
             fx_strlcpy(j->rcpt[r].last_reason, "no trunk configured for that number",

@@ -19,6 +19,7 @@
 #include <sofia-sip/su_tag_io.h>
 #include <sofia-sip/su_wait.h>
 
+#include "fax/arc.h" /* archive: marker for the PostgreSQL worker */
 #include "fax/fx.h"
 #include "fax/sipfax.h"
 #include "sdpf.h"
@@ -377,6 +378,9 @@ static void store_received(call_t *c)
     else
         fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "fax stored %s folder=%s pages=%d result=%s", c->tag,
                sub, c->res.pages, faxres_status_name(c->res.status));
+    /* archive: the record is final; queue it for PostgreSQL (never waits on the DB). */
+    if (rc == 0 && sf->cfg->db_dsn[0] != '\0')
+        arc_mark(sf->spool, sub, c->id);
     spool_rec_free(&r);
 }
 

@@ -46,6 +46,7 @@ struct media {
     fxe_t *fxe;
     bool done;          /* phase E reported */
     bool dir_synced;
+    unsigned ticks;
     uint64_t rtp_bad, udptl_bad;
 };
 
@@ -273,10 +274,24 @@ static void on_udptl(ev_loop_t *loop, int fd, unsigned events, void *arg)
 
 /* ---- the 20 ms tick ---- */
 
+static void publish_status(media_t *m)
+{
+    int page = 0, rate = 0;
+    bool ecm = false;
+    fxe_progress(m->fxe, &page, &rate, &ecm);
+    call_status_t *st = sipc__status(m->c);
+    atomic_store(&st->page, page);
+    atomic_store(&st->rate, rate);
+    atomic_store(&st->ecm, ecm);
+}
+
 static void tick_one(media_t *m)
 {
     if (m->fxe == NULL || m->done)
         return;
+    /* `faxctl calls` sees page, rate and ECM refreshed once a second. */
+    if (++m->ticks % 50 == 0)
+        publish_status(m);
     if (fxe_is_t38(m->fxe)) {
         fxe_t38_tick(m->fxe, FRAME);
         return;

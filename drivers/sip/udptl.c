@@ -223,8 +223,8 @@ static int rd_len(udptl_rd_t *r, size_t *n, bool *frag)
 /* A SEQUENCE OF count (X.691 20.6) bounded by max. */
 static int rd_count(udptl_t *u, udptl_rd_t *r, const char *what, unsigned max, unsigned *out)
 {
-    size_t n;
-    bool frag;
+    size_t n = 0;
+    bool frag = false;
     int rc = rd_len(r, &n, &frag);
     if (rc == -1)
         return udptl_fail(u, "truncated in the %s count at offset %zu", what, r->pos);

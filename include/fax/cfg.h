@@ -47,6 +47,7 @@ typedef struct cfg {
     char node_name[64];        /* default "faxgate" */
     char spool_dir[512];       /* default /var/spool/faxgate */
     char control_socket[512];  /* default /run/faxgate/faxd.sock */
+    char db_dsn[512];          /* PostgreSQL archive (libpq conninfo); "" = no archive */
     /* logging */
     int log_level;             /* fx_log_level_t; default info */
     unsigned log_facilities;   /* FX_FAC_* bits; default all */

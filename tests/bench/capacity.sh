@@ -4,7 +4,7 @@
 #   tests/bench/capacity.sh [--mode t38|g711|both] [--calls N] [--out FILE.json]
 #                           [--pages P] [--media-loops M] [--spread S] [--ref-runs K]
 #                           [--log-level L] [--call-timeout S] [--build DIR] [--keep]
-#                           [--perf]
+#                           [--perf] [--tmp DIR] [--floor-seconds S]
 #
 # Two faxd on loopback: A sends N faxes at once (N background `faxctl send`, started
 # over --spread seconds) to B, over T.38 (UDPTL, T.38 clause 9) or G.711 audio (RTP,
@@ -24,9 +24,17 @@
 #   ratio = faxd CPU per channel-second / spandsp_alone CPU per engine-second.
 # Targets: ratio <= 1.5 (G.711) and <= 3 (T.38); 200 T.38 and 100 G.711 calls all
 # succeed; line efficiency within 2 percentage points of spandsp_alone.
+# The kernel's share: tests/bench/capacity_udp_floor (built beside spandsp_alone) runs
+# N loopback UDP streams the way a media loop does (G.711: 50 packets/s of 172 bytes
+# each way; T.38: 10/s of 100 bytes, roughly what B receives) for --floor-seconds
+# (default 10, 0 = skip) and gives the socket cost per channel-second that
+# spandsp_alone, having no sockets, does not pay. Reported as udp_floor with
+# best_case_ratio = (floor + engine) / engine and ratio_above_floor.
 # --perf: also profile B with `perf record -g` during the run (it costs B some CPU,
 # so the CPU figures of such a run are a little high); the top symbols go in the JSON
 # and the report in the work dir.
+# --tmp DIR: parent of the work dir (default /tmp); e.g. /dev/shm puts both spools on
+# tmpfs, which takes the disk (fsync of each page and record) out of the CPU measured.
 # Machine load (load average, /proc/stat busy share, top other processes) goes in the
 # JSON too: the host may be running builds at the same time.
 #
@@ -47,6 +55,8 @@ LOGLEVEL=info
 CALLTMO=600
 KEEP=0
 PERF=0
+TMPBASE=/tmp
+FLOORSEC=10
 BUILD=${FAX_BUILD:-$SRC/build}
 # SIP ports and media ranges: outside the integration tests' blocks (lib.sh uses SIP
 # 15010..15999 and media 30000..59899) and below the kernel's ephemeral range.
@@ -75,12 +85,14 @@ while [ $# -gt 0 ]; do
     --build) BUILD=${2:-}; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --perf) PERF=1; shift ;;
+    --tmp) TMPBASE=${2:-}; shift 2 ;;
+    --floor-seconds) FLOORSEC=${2:-}; shift 2 ;;
     -h | --help) cap_usage ;;
     *) echo "capacity: unknown argument $1" >&2; cap_usage ;;
     esac
 done
 case $MODE in t38) MODES="t38" ;; g711) MODES="g711" ;; both) MODES="t38 g711" ;; *) cap_usage ;; esac
-for v in "$CALLS" "$PAGES" "$MLOOPS" "$REFRUNS" "$CALLTMO"; do
+for v in "$CALLS" "$PAGES" "$MLOOPS" "$REFRUNS" "$CALLTMO" "$FLOORSEC"; do
     case $v in '' | *[!0-9]*) echo "capacity: not a number: '$v'" >&2; exit 2 ;; esac
 done
 case $SPREAD in '' | *[!0-9.]*) echo "capacity: bad --spread" >&2; exit 2 ;; esac
@@ -91,11 +103,12 @@ FAXD=$BUILD/faxd
 FAXCTL=$BUILD/faxctl
 MKPAGES=$BUILD/tests/fx_mkpages
 ALONE=$BUILD/tests/bench/spandsp_alone
+FLOOR=$BUILD/tests/bench/capacity_udp_floor
 for b in "$FAXD" "$FAXCTL" "$MKPAGES" "$ALONE"; do
     [ -x "$b" ] || { echo "capacity: $b missing (build first, or --build DIR / FAX_BUILD)" >&2; exit 2; }
 done
 
-W=$(mktemp -d /tmp/fxcap.XXXXXX)
+W=$(mktemp -d "$TMPBASE/fxcap.XXXXXX") || exit 2
 [ -n "$OUT" ] || OUT=$W/capacity.json
 CAP_PIDS=""
 CAP_SAMPLER=""
@@ -219,6 +232,21 @@ cap_run() {
     done
     [ -n "$ref_eff" ] || ref_eff=0
 
+    local floor_json=null floor_pc=""
+    if [ "$FLOORSEC" -gt 0 ]; then
+        if [ -x "$FLOOR" ]; then
+            local fargs="--pps 50 --size 172"
+            [ "$mode" = t38 ] && fargs="--pps 10 --size 100"
+            cap_log "$mode: capacity_udp_floor, $CALLS streams for ${FLOORSEC}s"
+            # shellcheck disable=SC2086 # fargs is two options
+            floor_json=$("$FLOOR" --channels "$CALLS" --seconds "$FLOORSEC" $fargs 2> "$d/floor.err") ||
+                floor_json=null
+            floor_pc=$(echo "$floor_json" | sed -n 's/.*"cpu_per_channel_second":\([0-9.]*\).*/\1/p')
+        else
+            cap_log "$mode: $FLOOR not built: no udp_floor"
+        fi
+    fi
+
     if [ "$mode" = t38 ]; then
         # A offers image/t38 in its first INVITE (t38_policy = require); B answers it.
         cap_start_faxd "a_$mode" "$sa" "$MEDIA_A" "t38_policy = require" "t38_reinvite = yes"
@@ -314,6 +342,11 @@ cap_run() {
     kill "$CAP_SAMPLER" 2> /dev/null
     wait "$CAP_SAMPLER" 2> /dev/null
     CAP_SAMPLER=""
+    # We have not signalled A or B yet: a "stop signal" logged so far came from someone
+    # else (e.g. a broad `pkill faxd` on a shared machine) and spoils the run.
+    local ext_stop
+    ext_stop=$(grep -h 'stop signal' "$W/a_$mode.log" "$W/b_$mode.log" | head -n 1 | cut -d' ' -f1)
+    [ -n "$ext_stop" ] && cap_log "$mode: WARNING: faxd got a stop signal we did not send at $ext_stop; this run is invalid"
     cap_stop_pids
     local perfj="null"
     if [ -n "$perf_pid" ]; then
@@ -416,7 +449,7 @@ cap_run() {
         -v ref_cpu="$ref_cpu" -v ref_sim="$ref_sim" -v ref_eff="$ref_eff" -v ref_res="$ref_res" \
         -v refruns="$REFRUNS" -v b_eng="$b_eng" -v b_img="$b_img" -v threads="$threads" \
         -v failures="$failures" -v logsum="$logsum" -v load0="$load0" -v load1="$load1" \
-        -v top0="$top0" -v us0="$us_b0" -v us1="$us_b1" -v perfj="$perfj" -v pages="$PAGES" -v mloops="$MLOOPS" -v spread="$SPREAD" '
+        -v top0="$top0" -v us0="$us_b0" -v us1="$us_b1" -v perfj="$perfj" -v ext_stop="$ext_stop" -v floor_json="$floor_json" -v floor_pc="$floor_pc" -v pages="$PAGES" -v mloops="$MLOOPS" -v spread="$SPREAD" '
     function b(x) { return x ? "true" : "false" }
     BEGIN {
         # per-call sums from the RESULT lines
@@ -469,6 +502,10 @@ cap_run() {
         printf "\"cpu_per_call_second_pair\":%.6f,\"cpu_per_engine_second\":%.6f,", ref_pair, ref_eng
         printf "\"note\":\"spandsp_alone runs two engines (sender and receiver) in one process: cpu_per_call_second is for the PAIR; per single channel it is divided by 2\"},"
         printf "\"ratio\":%.3f,\"ratio_definition\":\"receiver_b.cpu_per_channel_second / spandsp_alone.cpu_per_engine_second\",", ratio
+        if (floor_pc != "" && ref_eng > 0)
+            printf "\"udp_floor\":{\"run\":%s,\"best_case_ratio\":%.3f,\"ratio_above_floor\":%.3f,\"note\":\"socket cost alone per channel-second (capacity_udp_floor); best_case_ratio = (floor + spandsp engine) / engine: what faxd would reach with zero overhead of its own; ratio_above_floor = (faxd - floor) / engine\"},", floor_json, (floor_pc + ref_eng) / ref_eng, (per_ch - floor_pc) / ref_eng
+        else
+            printf "\"udp_floor\":null,"
         printf "\"machine\":{\"nproc\":%d,\"loadavg_before\":\"%s\",\"loadavg_after\":\"%s\",\"busy_share_during_run\":%.3f,\"busy_cores_during_run\":%.2f,\"busy_cores_ours\":%.2f,\"busy_cores_others\":%.2f,\"busiest_others_before\":%s},", nproc, load0, load1, mbusy, mbusy * nproc, (cpu_a + cpu_b) / wall, mbusy * nproc - (cpu_a + cpu_b) / wall, top0
         printf "\"targets\":{"
         printf "\"ratio\":{\"max\":%s,\"value\":%.3f,\"met\":%s},", limit, ratio, b(ref_eng > 0 && sd > 0 && ratio <= limit)
@@ -477,6 +514,7 @@ cap_run() {
         else
             printf "\"all_succeed\":{\"calls_required\":%d,\"calls_run\":%d,\"ok\":%d,\"met\":null,\"note\":\"not tested at target size: run with --calls %d\"},", target_n, n, ok, target_n
         printf "\"line_efficiency\":{\"max_diff_points\":2,\"diff_points\":%.2f,\"met\":%s}}", diff_pts, b(nok > 0 && adiff <= 2)
+        printf ",\"valid\":%s,\"external_stop_signal_at\":%s", b(ext_stop == ""), (ext_stop == "" ? "null" : "\"" ext_stop "\"")
         printf ",\"log_warnings\":%s,\"perf_b\":%s}", (logsum == "" ? "[]" : logsum), perfj
     }' > "$W/$mode.json"
     [ "$ok" -eq "$CALLS" ] && CAP_MODE_OK=1
@@ -498,7 +536,7 @@ done
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$PAGES"
     printf '"faxd_config":{"media_loops":%d,"log_level":"%s","ports_per_node":%d,"ecm":"yes","t38":"A t38_policy=require (T.38 in the first INVITE), B prefer","g711":"t38_policy=never on both"},' \
         "$MLOOPS" "$LOGLEVEL" "$MEDIA_SPAN"
-    printf '"workdir":"%s","runs":[%s]}\n' "$W" "$objs"
+    printf '"workdir":"%s","workdir_fs":"%s","runs":[%s]}\n' "$W" "$(stat -f -c %T "$W")" "$objs"
 } > "$OUT.tmp"
 if command -v jq > /dev/null 2>&1; then
     jq . "$OUT.tmp" > "$OUT" || { cap_log "invalid JSON left in $OUT.tmp"; exit 2; }

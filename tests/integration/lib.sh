@@ -154,3 +154,119 @@ fx_impair_stat() {
     sed -n "s/.*\"$2\":{\([^}]*\)}.*/\1/p" "$FX_DIR/$1.json" | tr ',' '\n' |
         sed -n "s/^\"$3\"://p"
 }
+
+# ---- crash tests (tests/peers/fxfault.c, store_*.sh) ----
+FXFAULT_SO=$FAX_BUILD/tests/fxfault.so
+PAGEID=$FAX_BUILD/tests/fx_pageid
+
+# fx_start_node INDEX NAME [extra config lines...]: like fx_start_faxd, for tests that run
+# up to six nodes in one block and restart them: node INDEX (0..5) gets 50 media ports,
+# 30000 + BLOCK*300 + INDEX*50 .. +49, so three sender/receiver pairs fit in one block.
+# The log is appended to across restarts ("==== start" marks each). With FX_FAULT set
+# (an FXFAULT spec, see fxfault.c) faxd runs with the fault shim on its spool;
+# FX_FAULT=trace only reports every spool write/fsync/rename (to calibrate a spec).
+fx_start_node() {
+    local i=$1 name=$2
+    shift 2
+    [ "$i" -ge 0 ] && [ "$i" -le 5 ] || fx_fail "fx_start_node: index $i out of 0..5"
+    local port rtp
+    port=$(fx_sip_port "$i")
+    rtp=$((30000 + FX_BLOCK * 300 + i * 50))
+    mkdir -p "$FX_DIR/$name"
+    {
+        echo "node_name = $name"
+        echo "spool_dir = $FX_DIR/$name/spool"
+        echo "control_socket = $FX_DIR/$name/faxd.sock"
+        echo "sip_address = 127.0.0.1"
+        echo "sip_port = $port"
+        echo "rtp_port_min = $rtp"
+        echo "rtp_port_max = $((rtp + 49))"
+        echo "local_ident = \"+1 555 02$i$FX_BLOCK\""
+        echo "media_loops = 1"
+        echo "log_level = info"
+        for l in "$@"; do echo "$l"; done
+    } > "$FX_DIR/$name.conf"
+    echo "==== start $(date +%H:%M:%S.%N) fault=${FX_FAULT:-none}" >> "$FX_DIR/$name.log"
+    if [ -n "${FX_FAULT:-}" ]; then
+        [ -f "$FXFAULT_SO" ] || fx_fail "no fault shim at $FXFAULT_SO"
+        # Under ASan the runtime would refuse a preload ahead of it (see fxfault.c).
+        local spec=$FX_FAULT trace=0
+        [ "$spec" = trace ] && { spec=""; trace=1; }
+        env LD_PRELOAD="$FXFAULT_SO" FXFAULT_DIR="$FX_DIR/$name/spool" FXFAULT="$spec" \
+            FXFAULT_TRACE=$trace \
+            ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+            "$FAXD" -c "$FX_DIR/$name.conf" >> "$FX_DIR/$name.log" 2>&1 &
+    else
+        "$FAXD" -c "$FX_DIR/$name.conf" >> "$FX_DIR/$name.log" 2>&1 &
+    fi
+    local pid=$!
+    FX_PIDS="$FX_PIDS $pid"
+    eval "FX_PID_$name=$pid"
+    for _ in $(seq 1 200); do
+        if $FAXCTL -s "$FX_DIR/$name/faxd.sock" ping >/dev/null 2>&1; then return 0; fi
+        kill -0 "$pid" 2>/dev/null || fx_fail "faxd $name exited at start"
+        sleep 0.1
+    done
+    fx_fail "faxd $name did not come up"
+}
+
+# fx_node_pid NAME -> pid of the running faxd NAME.
+fx_node_pid() { eval "echo \$FX_PID_$1"; }
+
+# fx_kill9 NAME: SIGKILL faxd NAME (a crash: no clean-up runs) and reap it.
+fx_kill9() {
+    local pid
+    pid=$(fx_node_pid "$1")
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    echo "==== killed -9 $(date +%H:%M:%S.%N)" >> "$FX_DIR/$1.log"
+}
+
+# fx_alive NAME: faxd NAME still runs (did not crash).
+fx_alive() { kill -0 "$(fx_node_pid "$1")" 2>/dev/null; }
+
+# fx_wait_idle NAME [TIMEOUT_S]: wait until faxd NAME has no live call. 1 on timeout.
+fx_wait_idle() {
+    local name=$1 t=${2:-120} n
+    for _ in $(seq 1 $((t * 5))); do
+        n=$(fx_ctl "$name" calls 2>/dev/null | sed -n 's/^OK calls=\([0-9]*\).*/\1/p')
+        [ "$n" = 0 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# fx_check_spool NAME: every record in NAME's incoming/ done/ failed/ queue/ loads
+# (faxctl job), every image there opens page by page, and corrupt/ is empty. Prints the
+# problems; 1 if any.
+fx_check_spool() {
+    local name=$1 sp="$FX_DIR/$1/spool" bad=0 f id out
+    for f in "$sp"/incoming/*.rec "$sp"/done/*.rec "$sp"/failed/*.rec "$sp"/queue/*.rec; do
+        [ -f "$f" ] || continue
+        id=$(basename "$f" .rec)
+        out=$(fx_ctl "$name" job "$id" 2>&1) || { echo "record $f: $out"; bad=1; }
+    done
+    for f in "$sp"/incoming/*.tif "$sp"/done/*.tif "$sp"/failed/*.tif "$sp"/queue/*.tif; do
+        [ -f "$f" ] || continue
+        out=$($PAGEID --check "$f" 2>&1) || { echo "image $f: $out"; bad=1; }
+    done
+    if [ -n "$(ls -A "$sp/corrupt" 2>/dev/null)" ]; then
+        echo "corrupt/ holds: $(ls "$sp/corrupt")"
+        bad=1
+    fi
+    return $bad
+}
+
+# fx_job_confirmed NAME ID -> highest "page N confirmed" in job ID's record on NAME
+# (0 when none); reads the record file itself, so it works while faxd NAME is down.
+fx_job_confirmed() {
+    local name=$1 id=$2 sub f
+    for sub in queue done failed; do
+        f="$FX_DIR/$name/spool/$sub/$id.rec"
+        [ -f "$f" ] || continue
+        tr -c '[:print:]' '\n' < "$f" | sed -n 's/.*rcpt=0 page \([0-9]*\) confirmed.*/\1/p' |
+            sort -n | tail -n 1 | grep . || echo 0
+        return 0
+    done
+    echo 0
+}
