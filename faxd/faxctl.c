@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fax/arc.h" /* archive subcommands */
 #include "fax/cfg.h"
 #include "fax/fx.h"
 
@@ -34,8 +35,91 @@ static void usage(FILE *f)
             "  hangup ID                    end a live call now (BYE); its result follows\n"
             "  clock +SECONDS               move the queue's test clock (test_clock = yes only)\n"
             "  ping                         is faxd answering?\n"
+            "archive (PostgreSQL, db_dsn from the config given with -c):\n"
+            "  audit verify                 recompute the event hash chain; exit 1 on tampering\n"
+            "  show ID                      a fax's or job's archived record, pages and timeline\n"
+            "  search [--number N] [--from DATE] [--to DATE] [--status S] [--limit N] [TEXT]\n"
+            "                               archived faxes, newest first (TEXT: full text)\n"
+            "  export ID --pdf OUT          the archived image as a PDF (tiff2pdf)\n"
             "The socket is taken from -s, else from the config's control_socket (-c, default\n"
             "/etc/faxgate/faxd.conf), else $FAXGATE_SOCKET, else /run/faxgate/faxd.sock.\n");
+}
+
+/* ---- archive subcommands: straight to PostgreSQL, not through faxd ---- */
+static int archive_cmd(const char *conf, int argc, char **argv)
+{
+    const char *cmd = argv[0];
+    cfg_t *c = NULL;
+    char err[4096];
+    const char *path = conf ? conf : "/etc/faxgate/faxd.conf";
+    if (cfg_load(path, &c, err, sizeof err) < 0) {
+        fprintf(stderr, "%s", err);
+        return 2;
+    }
+    char dsn[sizeof c->db_dsn];
+    fx_strlcpy(dsn, c->db_dsn, sizeof dsn);
+    cfg_free(c);
+    if (dsn[0] == '\0') {
+        fprintf(stderr, "faxctl: %s sets no db_dsn: there is no archive\n", path);
+        return 2;
+    }
+    int rc;
+    if (strcmp(cmd, "audit") == 0) {
+        if (argc != 2 || strcmp(argv[1], "verify") != 0) {
+            usage(stderr);
+            return 2;
+        }
+        rc = arc_cli_verify(dsn, stdout);
+        return rc == 0 ? 0 : rc == 1 ? 1 : 2;
+    }
+    if (strcmp(cmd, "show") == 0) {
+        if (argc != 2) {
+            usage(stderr);
+            return 2;
+        }
+        rc = arc_cli_show(dsn, argv[1], stdout);
+        if (rc == FX_ENOTFOUND)
+            fprintf(stderr, "faxctl: %s is not in the archive\n", argv[1]);
+        return rc == 0 ? 0 : rc == FX_ENOTFOUND ? 1 : 2;
+    }
+    if (strcmp(cmd, "export") == 0) {
+        if (argc != 4 || strcmp(argv[2], "--pdf") != 0) {
+            usage(stderr);
+            return 2;
+        }
+        rc = arc_cli_export_pdf(dsn, argv[1], argv[3], stderr);
+        if (rc == FX_ENOTFOUND)
+            fprintf(stderr, "faxctl: no archived image for %s\n", argv[1]);
+        return rc == 0 ? 0 : rc == FX_ENOTFOUND ? 1 : 2;
+    }
+    /* search */
+    static const struct option sopts[] = {
+        { "number", required_argument, NULL, 'n' }, { "from", required_argument, NULL, 'f' },
+        { "to", required_argument, NULL, 't' },     { "status", required_argument, NULL, 's' },
+        { "limit", required_argument, NULL, 'l' },  { NULL, 0, NULL, 0 },
+    };
+    arc_search_t q;
+    memset(&q, 0, sizeof q);
+    optind = 1;
+    int o;
+    while ((o = getopt_long(argc, argv, "+", sopts, NULL)) != -1) {
+        switch (o) {
+        case 'n': q.number = optarg; break;
+        case 'f': q.from = optarg; break;
+        case 't': q.to = optarg; break;
+        case 's': q.status = optarg; break;
+        case 'l': q.limit = atoi(optarg); break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    if (optind == argc - 1)
+        q.text = argv[optind];
+    rc = arc_cli_search(dsn, &q, stdout);
+    return rc < 0 ? 2 : 0;
 }
 
 static int connect_to(const char *path)
@@ -123,6 +207,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* archive subcommands talk to PostgreSQL, not to faxd */
+    if (strcmp(argv[optind], "audit") == 0 || strcmp(argv[optind], "show") == 0
+        || strcmp(argv[optind], "search") == 0 || strcmp(argv[optind], "export") == 0)
+        return archive_cmd(conf, argc - optind, argv + optind);
     char sockbuf[512];
     if (sock == NULL) {
         const char *path = conf ? conf : "/etc/faxgate/faxd.conf";

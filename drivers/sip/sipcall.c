@@ -1130,7 +1130,10 @@ int sipfax_new(const cfg_t *cfg, ev_loop_t *main_loop, spool_t *spool, sipfax_do
              cfg->sip_port, tp);
     sf->nua = nua_create(sf->root, nua_cb, (nua_magic_t *)sf, NUTAG_URL(url),
                          NUTAG_MEDIA_ENABLE(0), SIPTAG_USER_AGENT_STR(cfg->sip_user_agent),
-                         NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
+                         /* Advertise only what we handle (sofia's defaults add PRACK,
+                          * MESSAGE, SUBSCRIBE, NOTIFY, REFER and 100rel). */
+                         SIPTAG_ALLOW_STR("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"),
+                         SIPTAG_SUPPORTED_STR("timer"),
                          NUTAG_SESSION_TIMER((unsigned)cfg->session_expires),
                          NUTAG_AUTOANSWER(0), NUTAG_ENABLEINVITE(1), TAG_END());
     if (sf->nua == NULL) {

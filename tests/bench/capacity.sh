@@ -426,6 +426,14 @@ cap_run() {
         }
         if (r > 0) s += b * 8 / r; n++ } END { printf "%d %.3f", n, s }')
 
+    # Media health on B (info level logs one line per call): RTP jitter buffer and UDPTL
+    # counters summed over the calls; late/lost > 0 would mean packets or ticks slipped.
+    local mstats
+    mstats=$(grep -hE ' (rtp|udptl) stats ' "$W/b_$mode.log" | awk '{
+        for (i = 1; i <= NF; i++) if ($i ~ /^[a-z_]+=[0-9]+$/ && $i !~ /^sess=/) { split($i, kv, "="); s[$4 "_" kv[1]] += kv[2] }
+        n++ } END { printf "{\"calls_logged\":%d", n; for (k in s) printf ",\"%s\":%d", k, s[k]; printf "}" }')
+    [ -n "$mstats" ] || mstats="{}"
+
     # Threads of B: CPU seconds over the run.
     local threads=""
     threads=$(join -a1 -e0 -o 0,1.2,2.2 "$d/threads1" "$d/threads0" | awk -v tck="$TCK" \
@@ -449,7 +457,7 @@ cap_run() {
         -v ref_cpu="$ref_cpu" -v ref_sim="$ref_sim" -v ref_eff="$ref_eff" -v ref_res="$ref_res" \
         -v refruns="$REFRUNS" -v b_eng="$b_eng" -v b_img="$b_img" -v threads="$threads" \
         -v failures="$failures" -v logsum="$logsum" -v load0="$load0" -v load1="$load1" \
-        -v top0="$top0" -v us0="$us_b0" -v us1="$us_b1" -v perfj="$perfj" -v ext_stop="$ext_stop" -v floor_json="$floor_json" -v floor_pc="$floor_pc" -v pages="$PAGES" -v mloops="$MLOOPS" -v spread="$SPREAD" '
+        -v top0="$top0" -v us0="$us_b0" -v us1="$us_b1" -v perfj="$perfj" -v ext_stop="$ext_stop" -v mstats="$mstats" -v floor_json="$floor_json" -v floor_pc="$floor_pc" -v pages="$PAGES" -v mloops="$MLOOPS" -v spread="$SPREAD" '
     function b(x) { return x ? "true" : "false" }
     BEGIN {
         # per-call sums from the RESULT lines
@@ -492,7 +500,7 @@ cap_run() {
         printf "\"cpu_user_s\":%.2f,\"cpu_sys_s\":%.2f,", (u1[1] - u0[1]) / tck, (u1[2] - u0[2]) / tck
         printf "\"peak_cpu_cores_0_5s\":%.3f,\"threads\":%s,", s[3], threads
         printf "\"rss_idle_kb\":%d,\"rss_peak_sampled_kb\":%d,\"vm_hwm_kb\":%d,\"rss_samples\":%d,", rss_idle, peak_s, hwm, s[1]
-        printf "\"mem_per_channel_kb\":%.1f},", mem_ch
+        printf "\"mem_per_channel_kb\":%.1f,\"media_stats\":%s},", mem_ch, mstats
         printf "\"sender_a\":{\"cpu_s\":%.2f,\"cpu_per_channel_second\":%.6f},", cpu_a, (sd > 0 ? cpu_a / sd : 0)
         printf "\"line_efficiency\":{\"faxd\":%.4f,\"spandsp_alone\":%.4f,\"diff_points\":%.2f,", eff, ref_eff, diff_pts
         printf "\"faxd_b_engine_time\":%.4f,\"faxd_b_engine_time_precise\":%.4f,", b_eff, b_eff_precise

@@ -52,6 +52,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FXF_MAX_FD 65536
@@ -330,8 +331,12 @@ static int fxf_hit(fxf_op_t op, const char *path, int fd)
                     fxf_errno_name(r->err));
         return r->err;
     }
-    if (fxf_trace)
-        fxf_say("fxfault: trace %s #%lu path=%s\n", fxf_op_names[op], n, path);
+    if (fxf_trace) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        fxf_say("fxfault: trace %s #%lu path=%s t=%lld.%03ld\n", fxf_op_names[op], n, path,
+                (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+    }
     return 0;
 }
 
