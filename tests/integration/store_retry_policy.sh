@@ -188,7 +188,8 @@ rp_schedule noanswer 6 retry_noanswer.xml 50 "no answer (SIP 480)"
 
 # ---- c. the number does not exist: one dial, no retry ----
 rp_sipp notfound 7 retry_notfound.xml 1
-res=$(fx_ctl a send "$FX_DIR/tx.tif" "$(rp_uri notfound 7)") && fx_fail "send to a 404 succeeded: $res"
+res=$(fx_ctl a send "$FX_DIR/tx.tif" "$(rp_uri notfound 7)") &&
+    fx_fail "send to a 404 succeeded: $res"
 echo "$res"
 [ "$(fx_field result "$res")" = failed ] || fx_fail "404: expected result=failed"
 [ "$(fx_field dials "$res")" = 1 ] || fx_fail "404: expected dials=1"
@@ -263,7 +264,8 @@ rp_sipp ring 9 retry_ring_cancel.xml 1
 fx_ctl a send "$FX_DIR/tx.tif" "$(rp_uri ring 9)" > "$FX_DIR/ring-send.txt" 2>&1 &
 send_pid=$!
 until grep -q "SIP/2.0 180 Ringing" "$FX_DIR/sipp-ring-msg.log" 2>/dev/null; do
-    kill -0 "$send_pid" 2>/dev/null || fx_fail "send to the ringing peer ended: $(cat "$FX_DIR/ring-send.txt")"
+    kill -0 "$send_pid" 2>/dev/null ||
+        fx_fail "send to the ringing peer ended: $(cat "$FX_DIR/ring-send.txt")"
     sleep 0.05
 done
 id=$(fx_ctl a jobs | awk 'NR == 2 { print $1 }')
