@@ -405,8 +405,10 @@ static int on_dial(void *user, job_t *j, int r, int start_page)
 static void on_hangup(void *user, job_t *j, int r)
 {
     queue_t *q = user;
-    (void)r;
-    sipfax_hangup(q->sip, j->id);
+    /* Each recipient's call is known by the call_ref handed to the driver. */
+    for (call_ref_t *c = q->calls; c != NULL; c = c->next)
+        if (c->r == r && strcmp(c->id, j->id) == 0)
+            sipfax_hangup_arg(q->sip, c);
 }
 
 static const job_ops_t job_ops = { on_dial, on_hangup, on_changed };

@@ -1335,22 +1335,38 @@ int sipfax_call_count(const sipfax_t *sf)
     return sf->n_calls;
 }
 
+static void hangup_call(call_t *c)
+{
+    fx_log(FX_LOG_NOTICE, FX_FAC_SIP, "hangup requested %s state=%s", c->tag,
+           sipc_call_state_name(c->state));
+    if (c->state == CALL_ST_INVITING) {
+        call_finish_result(c, FAXRES_FAILED, 0, "cancelled before answer");
+        nua_cancel(c->nh, TAG_END());
+        return;
+    }
+    if (c->media_started && !c->have_result)
+        sipm__abort(c, "hangup requested");
+    send_bye(c);
+}
+
 int sipfax_hangup(sipfax_t *sf, const char *id)
 {
     for (call_t *c = sf->calls; c != NULL; c = c->next) {
-        if (strcmp(c->id, id) != 0)
-            continue;
-        fx_log(FX_LOG_NOTICE, FX_FAC_SIP, "hangup requested %s state=%s", c->tag,
-               sipc_call_state_name(c->state));
-        if (c->state == CALL_ST_INVITING) {
-            call_finish_result(c, FAXRES_FAILED, 0, "cancelled before answer");
-            nua_cancel(c->nh, TAG_END());
+        if (strcmp(c->id, id) == 0 && !c->media_closing) {
+            hangup_call(c);
             return 0;
         }
-        if (c->media_started && !c->have_result)
-            sipm__abort(c, "hangup requested");
-        send_bye(c);
-        return 0;
+    }
+    return FX_ENOTFOUND;
+}
+
+int sipfax_hangup_arg(sipfax_t *sf, const void *arg)
+{
+    for (call_t *c = sf->calls; c != NULL; c = c->next) {
+        if (c->cb_arg == arg && !c->media_closing) {
+            hangup_call(c);
+            return 0;
+        }
     }
     return FX_ENOTFOUND;
 }

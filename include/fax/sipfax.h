@@ -65,6 +65,9 @@ int sipfax_call_count(const sipfax_t *sf);
 /* Ends a live call by id (BYE, or CANCEL before answer); its result follows
  * through the usual callback. 0 or FX_ENOTFOUND. */
 int sipfax_hangup(sipfax_t *sf, const char *id);
+/* The same for the call placed with this callback argument (one recipient of a
+ * job with several). 0 or FX_ENOTFOUND. */
+int sipfax_hangup_arg(sipfax_t *sf, const void *arg);
 
 /* Takes a new configuration (borrowed). Listener addresses need a restart;
  * everything else applies to new calls. */

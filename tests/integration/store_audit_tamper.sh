@@ -77,6 +77,7 @@ $CTL_A audit verify >/dev/null || fx_fail "audit verify fails after the edit was
 
 # Tamper 2: delete an event; the next one's link breaks.
 next=$(fx_sql "SELECT min(seq) FROM events WHERE seq > $seq")
+fx_sql "CREATE TABLE saved AS SELECT * FROM events WHERE seq = $seq" >/dev/null
 fx_sql "DELETE FROM events WHERE seq = $seq" >/dev/null
 out=$($CTL_A audit verify)
 rc=$?
@@ -85,9 +86,15 @@ echo "$out"
 echo "$out" | grep -q "^TAMPERED seq $next .*broken link.*(seq $((seq - 1)))" ||
     fx_fail "delete of seq $seq not reported at seq $next"
 
+fx_sql "INSERT INTO events SELECT * FROM saved" >/dev/null
+$CTL_A audit verify >/dev/null || fx_fail "audit verify fails after the event was put back"
+
 # Tamper 3: a deleted tail leaves no broken link; the chain head catches it.
 last=$(fx_sql "SELECT max(seq) FROM events")
 fx_sql "DELETE FROM events WHERE seq = $last" >/dev/null
 out=$($CTL_A audit verify 2>&1)
+rc=$?
+echo "$out"
+[ "$rc" = 1 ] || fx_fail "audit verify exit $rc after deleting the last event, expected 1"
 echo "$out" | grep -q "^TAMPERED seq $last: chain head" || fx_fail "deleted tail not reported: $out"
 fx_pass
