@@ -36,8 +36,12 @@ static void span_msg(int level, const char *text)
     size_t n = strlen(text);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         n--;
-    fx_log(level <= SPAN_LOG_WARNING ? FX_LOG_WARN : FX_LOG_DEBUG, FX_FAC_T30, "spandsp %.*s",
-           (int)n, text);
+    /* SpanDSP's warnings are mostly protocol chatter of healthy calls ("ECM
+     * carrier not found" on every ECM call): info; its errors are warnings. */
+    fx_log(level <= SPAN_LOG_ERROR     ? FX_LOG_WARN
+           : level <= SPAN_LOG_WARNING ? FX_LOG_INFO
+                                       : FX_LOG_DEBUG,
+           FX_FAC_T30, "spandsp %.*s", (int)n, text);
 }
 
 static void setup_logging(logging_state_t *ls)

@@ -29,6 +29,8 @@ struct mloop {
     media_t *calls;       /* media-loop owned list */
     int index;
     _Atomic int n_calls;  /* for load balancing, read by main */
+    _Atomic uint64_t missed_ticks; /* 20 ms ticks that came late (loop starved) */
+    uint64_t last_late_log_ms;
 };
 
 /* What the main thread hands the media loop to start a call. */

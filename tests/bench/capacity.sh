@@ -4,7 +4,7 @@
 #   tests/bench/capacity.sh [--mode t38|g711|both] [--calls N] [--out FILE.json]
 #                           [--pages P] [--media-loops M] [--spread S] [--ref-runs K]
 #                           [--log-level L] [--call-timeout S] [--build DIR] [--keep]
-#                           [--perf] [--tmp DIR] [--floor-seconds S]
+#                           [--perf] [--tmp DIR] [--floor-seconds S] [--nice N]
 #
 # Two faxd on loopback: A sends N faxes at once (N background `faxctl send`, started
 # over --spread seconds) to B, over T.38 (UDPTL, T.38 clause 9) or G.711 audio (RTP,
@@ -30,6 +30,8 @@
 # (default 10, 0 = skip) and gives the socket cost per channel-second that
 # spandsp_alone, having no sockets, does not pay. Reported as udp_floor with
 # best_case_ratio = (floor + engine) / engine and ratio_above_floor.
+# --nice N: start both faxd under `nice -n N` (negative needs root): shows whether
+# failures at high N come from other processes taking the CPU from the media loops.
 # --perf: also profile B with `perf record -g` during the run (it costs B some CPU,
 # so the CPU figures of such a run are a little high); the top symbols go in the JSON
 # and the report in the work dir.
@@ -57,6 +59,7 @@ KEEP=0
 PERF=0
 TMPBASE=/tmp
 FLOORSEC=10
+NICE=0
 BUILD=${FAX_BUILD:-$SRC/build}
 # SIP ports and media ranges: outside the integration tests' blocks (lib.sh uses SIP
 # 15010..15999 and media 30000..59899) and below the kernel's ephemeral range.
@@ -67,26 +70,27 @@ MEDIA_SPAN=3000 # ports per node: an RTP and, for T.38, a UDPTL port per call (e
                 # numbers only are handed out, so 3000 ports carry 1500 sockets)
 
 cap_usage() {
-    sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
 while [ $# -gt 0 ]; do
     case $1 in
-    --mode) MODE=${2:-}; shift 2 ;;
-    --calls) CALLS=${2:-}; shift 2 ;;
-    --out) OUT=${2:-}; shift 2 ;;
-    --pages) PAGES=${2:-}; shift 2 ;;
-    --media-loops) MLOOPS=${2:-}; shift 2 ;;
-    --spread) SPREAD=${2:-}; shift 2 ;;
-    --ref-runs) REFRUNS=${2:-}; shift 2 ;;
-    --log-level) LOGLEVEL=${2:-}; shift 2 ;;
-    --call-timeout) CALLTMO=${2:-}; shift 2 ;;
-    --build) BUILD=${2:-}; shift 2 ;;
+    --mode) MODE=${2:-}; shift 2 || cap_usage ;;
+    --calls) CALLS=${2:-}; shift 2 || cap_usage ;;
+    --out) OUT=${2:-}; shift 2 || cap_usage ;;
+    --pages) PAGES=${2:-}; shift 2 || cap_usage ;;
+    --media-loops) MLOOPS=${2:-}; shift 2 || cap_usage ;;
+    --spread) SPREAD=${2:-}; shift 2 || cap_usage ;;
+    --ref-runs) REFRUNS=${2:-}; shift 2 || cap_usage ;;
+    --log-level) LOGLEVEL=${2:-}; shift 2 || cap_usage ;;
+    --call-timeout) CALLTMO=${2:-}; shift 2 || cap_usage ;;
+    --build) BUILD=${2:-}; shift 2 || cap_usage ;;
     --keep) KEEP=1; shift ;;
     --perf) PERF=1; shift ;;
-    --tmp) TMPBASE=${2:-}; shift 2 ;;
-    --floor-seconds) FLOORSEC=${2:-}; shift 2 ;;
+    --tmp) TMPBASE=${2:-}; shift 2 || cap_usage ;;
+    --floor-seconds) FLOORSEC=${2:-}; shift 2 || cap_usage ;;
+    --nice) NICE=${2:-}; shift 2 || cap_usage ;;
     -h | --help) cap_usage ;;
     *) echo "capacity: unknown argument $1" >&2; cap_usage ;;
     esac
@@ -95,6 +99,7 @@ case $MODE in t38) MODES="t38" ;; g711) MODES="g711" ;; both) MODES="t38 g711" ;
 for v in "$CALLS" "$PAGES" "$MLOOPS" "$REFRUNS" "$CALLTMO" "$FLOORSEC"; do
     case $v in '' | *[!0-9]*) echo "capacity: not a number: '$v'" >&2; exit 2 ;; esac
 done
+case $NICE in '' | *[!0-9-]*) echo "capacity: bad --nice" >&2; exit 2 ;; esac
 case $SPREAD in '' | *[!0-9.]*) echo "capacity: bad --spread" >&2; exit 2 ;; esac
 [ "$CALLS" -ge 1 ] && [ "$PAGES" -ge 1 ] && [ "$REFRUNS" -ge 1 ] || cap_usage
 case $LOGLEVEL in err | warn | notice | info) ;; *) echo "capacity: --log-level err|warn|notice|info (debug would dominate the CPU measured)" >&2; exit 2 ;; esac
@@ -187,7 +192,7 @@ cap_start_faxd() {
         echo "ecm = yes"
         for l in "$@"; do echo "$l"; done
     } > "$W/$name.conf"
-    "$FAXD" -c "$W/$name.conf" > "$W/$name.log" 2>&1 &
+    nice -n "$NICE" "$FAXD" -c "$W/$name.conf" > "$W/$name.log" 2>&1 &
     local pid=$!
     CAP_PIDS="$CAP_PIDS $pid"
     eval "CAP_PID_$name=$pid"
@@ -398,7 +403,9 @@ cap_run() {
     # Warnings and errors of both logs, by message (timestamps, tags and numbers cut).
     local logsum
     logsum=$(for n in a b; do
-        awk -v node="$n" '$3 == "err" || $3 == "warn" || $3 == "crit" {
+        awk -v node="$n" 'tolower($3) ~ /^(err|warn|crit)/ {
+            for (i = 4; i <= NF; i++)
+                if ($i ~ /^(fax|job|sess|dest|uri|from|to|remote)=/) $i = substr($i, 1, index($i, "=")) "*"
             $1 = ""; $2 = ""; sub(/^ +/, ""); m = $0
             gsub(/[0-9]+/, "#", m); gsub(/"/, "'"'"'", m); print node ": " substr(m, 1, 150) }' \
             "$W/${n}_$mode.log"
@@ -431,7 +438,7 @@ cap_run() {
     local mstats
     mstats=$(grep -hE ' (rtp|udptl) stats ' "$W/b_$mode.log" | awk '{
         for (i = 1; i <= NF; i++) if ($i ~ /^[a-z_]+=[0-9]+$/ && $i !~ /^sess=/) { split($i, kv, "="); s[$4 "_" kv[1]] += kv[2] }
-        n++ } END { printf "{\"calls_logged\":%d", n; for (k in s) printf ",\"%s\":%d", k, s[k]; printf "}" }')
+        n++ } END { printf "{\"stat_lines\":%d", n; for (k in s) printf ",\"%s\":%d", k, s[k]; printf "}" }')
     [ -n "$mstats" ] || mstats="{}"
 
     # Threads of B: CPU seconds over the run.
@@ -542,8 +549,8 @@ done
 {
     printf '{"bench":"capacity","date":"%s","host":"%s","tiff":{"pages":%d,"maker":"fx_mkpages --seed 7"},' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$PAGES"
-    printf '"faxd_config":{"media_loops":%d,"log_level":"%s","ports_per_node":%d,"ecm":"yes","t38":"A t38_policy=require (T.38 in the first INVITE), B prefer","g711":"t38_policy=never on both"},' \
-        "$MLOOPS" "$LOGLEVEL" "$MEDIA_SPAN"
+    printf '"faxd_config":{"nice":%d,"media_loops":%d,"log_level":"%s","ports_per_node":%d,"ecm":"yes","t38":"A t38_policy=require (T.38 in the first INVITE), B prefer","g711":"t38_policy=never on both"},' \
+        "$NICE" "$MLOOPS" "$LOGLEVEL" "$MEDIA_SPAN"
     printf '"workdir":"%s","workdir_fs":"%s","runs":[%s]}\n' "$W" "$(stat -f -c %T "$W")" "$objs"
 } > "$OUT.tmp"
 if command -v jq > /dev/null 2>&1; then

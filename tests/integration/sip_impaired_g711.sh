@@ -10,7 +10,8 @@
 # tests/bench/impaired_g711.sh runs this script with more calls; for that these variables
 # override the defaults: FX_IMP_CALLS (10), FX_IMP_MIN (8), FX_IMP_PAR (3), FX_IMP_BLOCK (11),
 # FX_IMP_JSON (a file to write the outcome to as JSON), FX_IMP_LOSS (0.005),
-# FX_IMP_JITTER (20), FX_IMP_PLAYOUT (faxd's playout_delay_ms; unset = faxd's default).
+# FX_IMP_JITTER (20), FX_IMP_PLAYOUT (faxd's playout_delay_ms; unset = faxd's default),
+# FX_IMP_CONF (one more config line for both nodes, e.g. "log_level = debug").
 . "$(dirname "$0")/lib.sh"
 CALLS=${FX_IMP_CALLS:-10}
 MIN=${FX_IMP_MIN:-8}
@@ -21,16 +22,17 @@ fx_init sip_impaired_g711 "${FX_IMP_BLOCK:-11}"
 
 fx_start_impair ra 0 127.0.0.2 --loss "$LOSS" --jitter-ms "$JITTER" --seed 201
 fx_start_impair rb 1 127.0.0.3 --loss "$LOSS" --jitter-ms "$JITTER" --seed 202
-extra=""
-[ -n "${FX_IMP_PLAYOUT:-}" ] && extra="playout_delay_ms = $FX_IMP_PLAYOUT"
-fx_start_faxd 0 a "t38_policy = never" "ecm = yes" "sdp_address = 127.0.0.2" ${extra:+"$extra"}
-fx_start_faxd 1 b "t38_policy = never" "ecm = yes" "sdp_address = 127.0.0.3" ${extra:+"$extra"}
+extra=()
+[ -n "${FX_IMP_PLAYOUT:-}" ] && extra+=("playout_delay_ms = $FX_IMP_PLAYOUT")
+[ -n "${FX_IMP_CONF:-}" ] && extra+=("$FX_IMP_CONF")
+fx_start_faxd 0 a "t38_policy = never" "ecm = yes" "sdp_address = 127.0.0.2" "${extra[@]}"
+fx_start_faxd 1 b "t38_policy = never" "ecm = yes" "sdp_address = 127.0.0.3" "${extra[@]}"
 
 # One call: fax i goes to user 100+i, so B's log line "received fax=ID ... to=100+i" tells
 # which stored file belongs to it. The timeout only stops a hung call.
 one_call() {
     local i=$1
-    timeout 400 "$FAXCTL" -s "$FX_DIR/a/faxd.sock" send "$FX_DIR/tx$i.tif" \
+    timeout 400 "$FAXCTL" -s "$FX_DIR/a/faxd.sock" send --max-tries 1 --max-dials 1 "$FX_DIR/tx$i.tif" \
         "sip:$((100 + i))@127.0.0.1:$(fx_sip_port 1)" > "$FX_DIR/res$i.txt" 2>&1
 }
 
@@ -58,7 +60,7 @@ for i in $(seq 1 "$CALLS"); do
     r=$(fx_field result "$res")
     id=$(sed -n "s/.* received fax=\([0-9A-F]*\) .* to=$((100 + i))\$/\1/p" "$FX_DIR/b.log" |
         head -n 1)
-    why="result=${r:-none} reason=$(fx_field reason "$res")"
+    why="result=${r:-none} reason=$(echo "$res" | sed -n 's/.* reason="\([^"]*\)".*/\1/p')"
     if [ "$r" = ok ] && [ "$(fx_field mode "$res")" = g711 ] && [ -n "$id" ] &&
         "$TIFFCMP" "$FX_DIR/tx$i.tif" "$FX_DIR/b/spool/incoming/$id.tif" > "$FX_DIR/cmp$i.txt"
     then
