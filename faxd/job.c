@@ -460,6 +460,8 @@ void job_sched_result(job_sched_t *s, job_t *j, int r, const job_outcome_t *o, u
         fx_strlcpy(rc->mode, o->mode, sizeof rc->mode);
     rc->last_rate = o->rate;
     rc->last_ecm = o->ecm;
+    rc->duration_s = o->duration_s;
+    rc->image_s = o->image_s;
     bool all = o->ok || (j->pages_total > 0 && rc->pages_confirmed >= j->pages_total);
     if (all) {
         job_event(j, now_ms, "rcpt=%d sent, %d pages confirmed", r, rc->pages_confirmed);

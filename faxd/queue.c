@@ -115,6 +115,8 @@ static void job_to_rec(const job_t *j, spool_rec_t *r)
         spool_rec_addf(r, RK("rate"), "%d", rc->last_rate);
         spool_rec_add(r, RK("ecm"), rc->last_ecm ? "yes" : "no");
         spool_rec_add(r, RK("mode"), rc->mode);
+        spool_rec_addf(r, RK("duration_s"), "%.1f", rc->duration_s);
+        spool_rec_addf(r, RK("image_s"), "%.2f", rc->image_s);
 #undef RK
     }
     for (int i = 0; i < j->n_events; i++)
@@ -216,6 +218,10 @@ static int job_from_rec(const spool_rec_t *r, job_t **out, char *why, size_t wl)
             rc->last_ecm = strcmp(v, "yes") == 0;
         if ((v = GET("mode")))
             fx_strlcpy(rc->mode, v, sizeof rc->mode);
+        if ((v = GET("duration_s")))
+            rc->duration_s = strtod(v, NULL);
+        if ((v = GET("image_s")))
+            rc->image_s = strtod(v, NULL);
 #undef GET
     }
     for (int i = 0; i < r->n && j->n_events < JOB_MAX_EVENTS; i++)
@@ -238,14 +244,15 @@ static void notify_waiters(queue_t *q, job_t *j)
             const job_rcpt_t *rc = &j->rcpt[i];
             ctl_reply(w->conn,
                       "RESULT job=%s rcpt=%d dest=%s result=%s pages=%d pages_total=%d "
-                      "tries=%d dials=%d rate=%d ecm=%s mode=%s remote=\"%s\" reason=\"%s\" final=\"%s\"",
+                      "tries=%d dials=%d rate=%d ecm=%s mode=%s remote=\"%s\" duration=%.1f "
+                      "image_time=%.2f reason=\"%s\" final=\"%s\"",
                       j->id, i, rc->dest,
                       rc->state == JOB_ST_DONE ? "ok"
                       : rc->pages_confirmed > 0 ? "partial"
                                                 : job_state_name(rc->state),
                       rc->pages_confirmed, j->pages_total, rc->tries, rc->dials, rc->last_rate,
                       rc->last_ecm ? "yes" : "no", rc->mode[0] ? rc->mode : "-", rc->remote_ident,
-                      rc->last_reason, rc->final_reason);
+                      rc->duration_s, rc->image_s, rc->last_reason, rc->final_reason);
         }
         ctl_reply(w->conn, "JOB job=%s state=%s", j->id, job_state_name(st));
         ctl_end(w->conn);
@@ -370,6 +377,8 @@ static void call_done(void *arg, const sipfax_call_info_t *info, const faxres_t 
         o.rate = r->bit_rate;
         o.ecm = r->ecm;
         o.mode = r->mode;
+        o.duration_s = r->duration_s;
+        o.image_s = r->image_s;
         job_sched_result(q->sched, j, cr->r, &o, queue_now(q));
         job_sched_tick(q->sched, queue_now(q));
     }

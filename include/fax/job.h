@@ -77,6 +77,8 @@ typedef struct job_rcpt {
     int last_rate;
     bool last_ecm;
     char mode[8];
+    double duration_s;       /* length of the last call */
+    double image_s;          /* pure image-data time of the last call */
 } job_rcpt_t;
 
 typedef struct job {
@@ -154,6 +156,8 @@ typedef struct job_outcome {
     int rate;
     bool ecm;
     const char *mode;
+    double duration_s;
+    double image_s;
 } job_outcome_t;
 void job_sched_result(job_sched_t *s, job_t *j, int r, const job_outcome_t *o, uint64_t now_ms);
 

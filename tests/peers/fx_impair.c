@@ -1,7 +1,7 @@
 /* fx_impair: a UDP impairment relay for media tests (loss, jitter, reordering, duplicates).
  *
  *   fx_impair --listen ADDR --target ADDR --ports LO-HI [--loss P] [--jitter-ms J]
- *             [--reorder P] [--dup P] [--seed S] [--stats FILE]
+ *             [--reorder P] [--dup P] [--seed S] [--stats FILE] [--verbose]
  *
  * For every port p in LO..HI it binds ADDR:p (IPv4). A datagram arriving at ADDR:p from a
  * client C goes on to TARGET:p from an upstream socket of its own for the pair (p, C),
@@ -19,7 +19,10 @@
  * in a fixed order per datagram, so a seed gives the same decisions for the same traffic.
  * Held datagrams wait in a binary min-heap ordered by due time, then arrival order.
  *
- * Prints "fx_impair: ready ..." on stdout once every port is bound. On SIGTERM or SIGINT it
+ * Prints "fx_impair: ready ..." on stdout once every port is bound. --verbose adds a line per
+ * dropped datagram ("drop up port=P len=N seq=S at=UTC time"; seq is the RTP sequence number
+ * (RFC 3550 clause 5.1) or UDPTL seq_number (T.38 clause 9.1) when the payload looks like
+ * one), so a failure in a faxd log can be lined up with the losses that caused it. On SIGTERM or SIGINT it
  * writes the counters as JSON to --stats (write to FILE.tmp then rename, so a reader never
  * sees half a file) and exits 0:
  *   {"up":{...},"down":{...},"flows":N}, each direction with received, forwarded (datagrams
@@ -39,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fax/fx.h"
@@ -95,6 +99,7 @@ typedef struct imp {
     unsigned jitter_ms;
     uint64_t rng;
     const char *stats_path;
+    bool verbose;
 
     int ep;
     int sigfd;
@@ -225,14 +230,41 @@ static void emit(imp_t *im, int fd, int dir, const struct sockaddr_in *to, const
     im->st[dir].delayed++;
 }
 
+/* The sequence number a media datagram carries, or -1: RTP version 2 (RFC 3550 clause 5.1,
+ * octets 2-3) or else UDPTL (T.38 clause 9.1, octets 0-1). */
+static long media_seq(const uint8_t *p, size_t len)
+{
+    if (len >= 12 && (p[0] & 0xC0) == 0x80)
+        return (long)p[2] << 8 | p[3];
+    if (len >= 2)
+        return (long)p[0] << 8 | p[1];
+    return -1;
+}
+
+static void log_drop(const imp_t *im, int dir, uint16_t port, size_t len)
+{
+    uint64_t ms = fx_wall_ms();
+    time_t t = (time_t)(ms / 1000u);
+    struct tm tm;
+    char ts[32];
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    printf("drop %s port=%u len=%zu seq=%ld at=%s.%03uZ\n", dir == IMP_UP ? "up" : "down", port,
+           len, media_seq(im->buf, len), ts, (unsigned)(ms % 1000u));
+    fflush(stdout);
+}
+
 /* Applies the channel to one arrived datagram. The draws happen in a fixed order (loss,
  * hold, reorder, duplicate, copy's hold, copy's reorder) so a seed replays the same. */
-static void impair(imp_t *im, int fd, int dir, const struct sockaddr_in *to, size_t len)
+static void impair(imp_t *im, int fd, int dir, uint16_t port, const struct sockaddr_in *to,
+                   size_t len)
 {
     uint64_t now = fx_now_us();
     im->st[dir].received++;
     if (imp_unit(im) < im->loss) {
         im->st[dir].dropped++;
+        if (im->verbose)
+            log_drop(im, dir, port, len);
         return;
     }
     emit(im, fd, dir, to, im->buf, len, now);
@@ -348,7 +380,7 @@ static void on_listener(imp_t *im, imp_listener_t *l)
         to.sin_family = AF_INET;
         to.sin_addr = im->target;
         to.sin_port = htons(l->port);
-        impair(im, f->fd, IMP_UP, &to, (size_t)n);
+        impair(im, f->fd, IMP_UP, l->port, &to, (size_t)n);
     }
 }
 
@@ -358,7 +390,7 @@ static void on_flow(imp_t *im, imp_flow_t *f)
         ssize_t n = recv(f->fd, im->buf, sizeof im->buf, 0);
         if (n < 0)
             return;
-        impair(im, f->l->fd, IMP_DOWN, &f->client, (size_t)n);
+        impair(im, f->l->fd, IMP_DOWN, f->l->port, &f->client, (size_t)n);
     }
 }
 
@@ -410,7 +442,8 @@ static int write_stats(const imp_t *im)
 static void usage(void)
 {
     fprintf(stderr, "usage: fx_impair --listen ADDR --target ADDR --ports LO-HI [--loss P]"
-                    " [--jitter-ms J] [--reorder P] [--dup P] [--seed S] [--stats FILE]\n");
+                    " [--jitter-ms J] [--reorder P] [--dup P] [--seed S] [--stats FILE]"
+                    " [--verbose]\n");
 }
 
 static int parse_prob(const char *s, double *out)
@@ -462,6 +495,10 @@ static int parse_args(imp_t *im, int argc, char **argv)
     imp_seed(im, 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "--verbose")) {
+            im->verbose = true;
+            continue;
+        }
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (val == NULL)
             return FX_EPARSE;
