@@ -3,8 +3,9 @@
 #   installs what it needs (Debian packages), builds, starts faxd with its spool
 #   in ./state, then starts a second faxd as a stand-in for a clinic's fax
 #   machine on the far end and shows faxes going through both ways, over T.38
-#   and over G.711 audio. faxd keeps running afterwards; stop it with
-#   `scripts/run.sh stop`.
+#   and over G.711 audio, each archived in a private PostgreSQL cluster that it
+#   provisions in ./state/pg. faxd keeps running afterwards; stop it (and the
+#   cluster) with `scripts/run.sh stop`.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${FAX_STATE:-$ROOT/state}
@@ -15,6 +16,7 @@ if [ "${1:-}" = stop ]; then
         [ -f "$STATE/$n.pid" ] && kill "$(cat "$STATE/$n.pid")" 2>/dev/null || true
         rm -f "$STATE/$n.pid"
     done
+    [ -d "$STATE/pg" ] && "$ROOT/scripts/pg.sh" stop "$STATE/pg" || true
     echo "faxd stopped"
     exit 0
 fi
@@ -25,6 +27,11 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" >/dev/null
 
 mkdir -p "$STATE"
+# The archive: a private PostgreSQL cluster in the state directory (Unix socket
+# only) unless FAX_DB_DSN names one.
+echo "== archive: PostgreSQL"
+DSN=${FAX_DB_DSN:-$("$ROOT/scripts/pg.sh" start "$STATE/pg")}
+echo "   $DSN"
 write_conf() { # name port rtp_base t38_reinvite
     cat > "$STATE/$1.conf" <<CONF
 # Written by scripts/run.sh; see conf/faxd.conf.example for every setting.
@@ -39,6 +46,7 @@ local_ident = "+1 555 0100 $1"
 t38_policy = prefer
 t38_reinvite = $4
 log_level = notice
+db_dsn = $DSN
 CONF
 }
 write_conf faxgate 5060 40000 yes
@@ -66,6 +74,13 @@ echo "== the far end faxes 2 pages to Faxgate (G.711 audio, then Faxgate switche
 "$BUILD/faxctl" -c "$STATE/farend.conf" send "$STATE/demo.tif" sip:15551230001@127.0.0.1:5060
 echo "== Faxgate faxes the same pages back out over G.711 audio"
 "$BUILD/faxctl" -c "$STATE/faxgate.conf" send "$STATE/demo.tif" sip:15551230002@127.0.0.1:5062
+for _ in $(seq 1 100); do
+    "$BUILD/faxctl" -c "$STATE/faxgate.conf" status | grep -qx archive_backlog=0 && break
+    sleep 0.1
+done
+echo "== the archive (PostgreSQL): faxes, and the audit chain check"
+"$BUILD/faxctl" -c "$STATE/faxgate.conf" search
+"$BUILD/faxctl" -c "$STATE/faxgate.conf" audit verify
 echo "== received faxes in Faxgate's spool:"
 ls -l "$STATE/faxgate/spool/incoming/"
 "$BUILD/faxctl" -c "$STATE/faxgate.conf" status

@@ -22,9 +22,9 @@
  * Prints "fx_impair: ready ..." on stdout once every port is bound. --verbose adds a line per
  * dropped datagram ("drop up port=P len=N seq=S at=UTC time"; seq is the RTP sequence number
  * (RFC 3550 clause 5.1) or UDPTL seq_number (T.38 clause 9.1) when the payload looks like
- * one), so a failure in a faxd log can be lined up with the losses that caused it. On SIGTERM or SIGINT it
- * writes the counters as JSON to --stats (write to FILE.tmp then rename, so a reader never
- * sees half a file) and exits 0:
+ * one), so a failure in a faxd log can be lined up with the losses that caused it.
+ * On SIGTERM or SIGINT it writes the counters as JSON to --stats (to FILE.tmp, then renamed,
+ * so a reader never sees half a file) and exits 0:
  *   {"up":{...},"down":{...},"flows":N}, each direction with received, forwarded (datagrams
  *   sent, copies included), dropped, delayed (held > 0 ms), reordered (held the extra J ms),
  *   duplicated, overflow (dropped because the hold queue was full). "up" is client -> target.
