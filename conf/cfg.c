@@ -134,6 +134,8 @@ const cfg__setting_t cfg__settings[] = {
              "Highest UDP port for RTP and UDPTL"),
     CFG__INT(cfg_t, "playout_delay_ms", playout_delay_ms, 60, 0, 1000, true,
              "Jitter buffer hold for received audio, in milliseconds"),
+    CFG__INT(cfg_t, "media_timeout", media_timeout, 30, 5, 600, true,
+             "Seconds without any RTP or UDPTL packet from the far end before a call is ended"),
     /* fax */
     CFG__STR(cfg_t, "local_ident", local_ident, "", NULL, true,
              "Our fax identity (TSI/CSI): up to 20 printable ASCII characters, e.g. "

@@ -23,6 +23,7 @@ struct fxe {
     bool tone_reported;
     bool finished;
     bool aborting;
+    bool muted;                         /* a page could not be stored: send nothing more */
     uint64_t samples;                   /* time since start, in samples */
     double image_s;
     int pages_done;
@@ -93,19 +94,29 @@ static int phase_d(t30_state_t *t, void *user, int result)
     fxe_t *e = user;
     t30_stats_t st;
     t30_get_transfer_statistics(t, &st);
-    int page = e->p.sending ? st.pages_tx : st.pages_rx;
+    /* Pages count from the start of the file, also when a resumed job starts
+     * further in (SpanDSP counts the pages of this call only). */
+    int page = e->p.sending ? st.pages_tx + e->p.start_page : st.pages_rx;
     if (page <= e->pages_done)
         return T30_ERR_OK; /* not a new confirmed page (RTN, retrain, PPS for a partial page) */
-    e->pages_done = page;
+    if (e->muted)
+        return T30_ERR_FILEERROR;
     e->last_rate = st.bit_rate;
-    if (st.bit_rate > 0)
-        e->image_s += (double)st.image_size * 8.0 / st.bit_rate;
     fx_log(FX_LOG_INFO, FX_FAC_T30, "page done %s page=%d rate=%d ecm=%d bytes=%d result=%d",
            e->tag, page, st.bit_rate, st.error_correcting_mode, st.image_size, result);
     if (e->ops->page_done != NULL && e->ops->page_done(e->user, page) < 0) {
-        fx_log(FX_LOG_ERR, FX_FAC_T30, "page could not be stored %s page=%d", e->tag, page);
+        /* SpanDSP 0.0.6 sends MCF whatever this handler returns, so the only way
+         * not to confirm a page we could not store is to fall silent at once and
+         * end the call: the sender then never hears MCF for it. */
+        fx_log(FX_LOG_ERR, FX_FAC_T30,
+               "page could not be stored, not confirming it and ending the call %s page=%d",
+               e->tag, page);
+        e->muted = true;
         return T30_ERR_FILEERROR;
     }
+    e->pages_done = page;
+    if (st.bit_rate > 0)
+        e->image_s += (double)st.image_size * 8.0 / st.bit_rate;
     return T30_ERR_OK;
 }
 
@@ -118,7 +129,8 @@ static void fill_result(fxe_t *e, int code)
     if (t != NULL)
         t30_get_transfer_statistics(t, &st);
     r->sending = e->p.sending;
-    r->pages = e->p.sending ? st.pages_tx : st.pages_rx;
+    /* A receiver counts the pages it stored; a sender the pages confirmed. */
+    r->pages = e->p.sending ? st.pages_tx + e->p.start_page : e->pages_done;
     if (r->pages < e->pages_done)
         r->pages = e->pages_done;
     r->pages_total = e->p.sending ? st.pages_in_file : -1;
@@ -194,7 +206,7 @@ static int t38_tx_handler(t38_core_state_t *s, void *user, const uint8_t *buf, i
 {
     fxe_t *e = user;
     (void)s;
-    if (len <= 0 || e->ops->t38_tx == NULL)
+    if (len <= 0 || e->ops->t38_tx == NULL || e->muted)
         return 0;
     return e->ops->t38_tx(e->user, buf, (size_t)len, count);
 }
@@ -376,9 +388,16 @@ void fxe_audio_fillin(fxe_t *e, int n)
     e->samples += (uint64_t)n;
 }
 
+static void abort_if_muted(fxe_t *e)
+{
+    if (e->muted && !e->finished)
+        fxe_abort(e, "a received page could not be stored");
+}
+
 void fxe_audio_tx(fxe_t *e, int16_t *amp, int n)
 {
-    if (e->audio == NULL || e->finished) {
+    abort_if_muted(e);
+    if (e->audio == NULL || e->finished || e->muted) {
         memset(amp, 0, (size_t)n * sizeof *amp);
         return;
     }
@@ -396,6 +415,7 @@ void fxe_t38_rx(fxe_t *e, const uint8_t *ifp, size_t len, uint16_t seq)
 
 void fxe_t38_tick(fxe_t *e, int n)
 {
+    abort_if_muted(e);
     if (e->t38 == NULL || e->finished)
         return;
     e->samples += (uint64_t)n;
@@ -430,7 +450,7 @@ void fxe_progress(const fxe_t *e, int *page, int *rate, bool *ecm)
     memset(&st, 0, sizeof st);
     if (t != NULL)
         t30_get_transfer_statistics(t, &st);
-    *page = (e->p.sending ? st.pages_tx : st.pages_rx) + 1;
+    *page = (e->p.sending ? st.pages_tx + e->p.start_page : st.pages_rx) + 1;
     *rate = st.bit_rate;
     *ecm = st.error_correcting_mode != 0;
 }

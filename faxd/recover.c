@@ -66,6 +66,16 @@ int recover_spool(spool_t *spool, const char *node)
         char id[17], ident[64], rec_name[40];
         fx_strlcpy(id, e->d_name, sizeof id);
         snprintf(rec_name, sizeof rec_name, "%s.rec", id);
+        char recp[1400];
+        if (spool_path(spool, "incoming", rec_name, recp, sizeof recp) == 0
+            && access(recp, F_OK) == 0) {
+            /* Its record was stored but the image never followed: finish the move. */
+            int mrc = spool_move(spool, "tmp", e->d_name, "incoming", e->d_name);
+            fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "recover: fax=%s image moved to incoming rc=%d",
+                   id, mrc);
+            n++;
+            continue;
+        }
         int pages = confirmed_pages(path, ident, sizeof ident);
         spool_rec_t r;
         spool_rec_init(&r);

@@ -43,6 +43,7 @@ typedef struct media_start {
     int pt;               /* 0 PCMU or 8 PCMA (or the peer's number for them) */
     bool alaw;
     unsigned playout_delay_ms;
+    unsigned media_timeout_s;
     bool t38;             /* start straight in T.38 */
     int udptl_fd;
     struct sockaddr_storage udptl_peer;

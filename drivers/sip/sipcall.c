@@ -353,29 +353,41 @@ static void store_received(call_t *c)
     spool_rec_addf(&r, "duration_s", "%.1f", c->res.duration_s);
     spool_rec_addf(&r, "code", "%d", c->res.code);
     spool_rec_add(&r, "reason", c->res.code_text);
+    /* The record goes in first and the image follows it: if the record cannot
+     * be written (disk full), the image stays in tmp/ and the start-up recovery
+     * keeps its confirmed pages as a partial fax once there is room again. */
     const char *sub = "failed";
     int rc = 0;
-    if (c->res.pages > 0 && access(c->file, F_OK) == 0) {
+    bool have_image = c->res.pages > 0 && access(c->file, F_OK) == 0;
+    if (have_image) {
         rc = spool_sync_file(c->file);
-        if (rc == 0)
-            rc = spool_move(sf->spool, "tmp", name, "incoming", name);
         if (rc == 0) {
             sub = "incoming";
-            spool_path(sf->spool, "incoming", name, c->file, sizeof c->file);
             spool_rec_add(&r, "image", name);
         } else {
+            have_image = false;
             fx_log(FX_LOG_ERR, FX_FAC_QUEUE, "cannot store received fax %s err=%s", c->tag,
                    fx_strerror(rc));
         }
-    } else {
+    }
+    rc = spool_store_rec(sf->spool, sub, rec_name, &r);
+    if (rc < 0) {
+        fx_log(FX_LOG_ERR, FX_FAC_QUEUE,
+               "cannot store fax record %s err=%s; its pages stay in tmp/ for recovery", c->tag,
+               fx_strerror(rc));
+    } else if (have_image) {
+        rc = spool_move(sf->spool, "tmp", name, "incoming", name);
+        if (rc == 0)
+            spool_path(sf->spool, "incoming", name, c->file, sizeof c->file);
+        else
+            fx_log(FX_LOG_ERR, FX_FAC_QUEUE,
+                   "cannot move received fax into incoming %s err=%s; recovery will", c->tag,
+                   fx_strerror(rc));
+    } else if (c->file[0] != '\0') {
         unlink(c->file);
         c->file[0] = '\0';
     }
-    rc = spool_store_rec(sf->spool, sub, rec_name, &r);
-    if (rc < 0)
-        fx_log(FX_LOG_ERR, FX_FAC_QUEUE, "cannot store fax record %s err=%s", c->tag,
-               fx_strerror(rc));
-    else
+    if (rc == 0)
         fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "fax stored %s folder=%s pages=%d result=%s", c->tag,
                sub, c->res.pages, faxres_status_name(c->res.status));
     /* archive: the record is final; queue it for PostgreSQL (never waits on the DB). */
@@ -450,7 +462,7 @@ static void on_bye_timer(ev_loop_t *l, ev_timer_t *t, uint64_t exp, void *arg)
 void sipc__page(call_t *c, int page)
 {
     if (c->send_ops != NULL && c->send_ops->page != NULL)
-        c->send_ops->page(c->cb_arg, c->start_page + page);
+        c->send_ops->page(c->cb_arg, page); /* fxe counts from page 1 of the file */
 }
 
 void sipc__done(call_t *c, const faxres_t *r)
@@ -458,12 +470,6 @@ void sipc__done(call_t *c, const faxres_t *r)
     if (!c->have_result) {
         c->have_result = true;
         c->res = *r;
-        /* Pages count from the start of the file, not of this call. */
-        if (c->sending && c->start_page > 0) {
-            c->res.pages += c->start_page;
-            if (c->res.pages_total >= 0)
-                c->res.pages_total += c->start_page;
-        }
     }
     if (c->terminated) {
         call_close(c);
@@ -539,6 +545,7 @@ static int start_media(call_t *c, int rtp_fd, const sdpf_desc_t *peer, bool t38,
     ms.pt = c->pt;
     ms.alaw = c->alaw;
     ms.playout_delay_ms = (unsigned)c->sf->cfg->playout_delay_ms;
+    ms.media_timeout_s = (unsigned)c->sf->cfg->media_timeout;
     if (peer->audio.present)
         peer_addr(peer->audio.addr, peer->audio.port, &ms.rtp_peer, &ms.rtp_peer_len);
     if (t38) {

@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <sys/stat.h>
+#include <tiffio.h>
 #include <pthread.h>
 #include <spandsp.h>
 #include <stdio.h>
@@ -47,6 +49,8 @@ struct media {
     bool done;          /* phase E reported */
     bool dir_synced;
     unsigned ticks;
+    unsigned last_rx_tick;     /* tick of the last packet from the far end */
+    unsigned timeout_ticks;    /* media_timeout in ticks */
     uint64_t rtp_bad, udptl_bad;
 };
 
@@ -78,6 +82,37 @@ static int m_t38_tx(void *user, const uint8_t *ifp, size_t len, int count)
     return 0;
 }
 
+/* fsync succeeds even when earlier writes failed (a full disk makes libtiff's
+ * writes fail silently), so after it the file itself is checked: at least
+ * `page` complete directories, and the last one's strips inside the file. */
+static int page_is_on_disk(const char *path, int page)
+{
+    TIFFSetWarningHandler(NULL);
+    TIFFSetErrorHandler(NULL);
+    TIFF *t = TIFFOpen(path, "r");
+    if (t == NULL)
+        return -EIO;
+    int rc = 0;
+    int n = (int)TIFFNumberOfDirectories(t);
+    if (n < page || !TIFFSetDirectory(t, (uint16_t)(page - 1))) {
+        rc = -EIO;
+    } else {
+        struct stat sb;
+        uint64_t *off = NULL, *cnt = NULL;
+        uint32_t ns = TIFFNumberOfStrips(t);
+        if (stat(path, &sb) < 0 || !TIFFGetField(t, TIFFTAG_STRIPOFFSETS, &off)
+            || !TIFFGetField(t, TIFFTAG_STRIPBYTECOUNTS, &cnt) || off == NULL || cnt == NULL) {
+            rc = -EIO;
+        } else {
+            for (uint32_t i = 0; i < ns; i++)
+                if (off[i] + cnt[i] > (uint64_t)sb.st_size)
+                    rc = -EIO;
+        }
+    }
+    TIFFClose(t);
+    return rc;
+}
+
 typedef struct page_msg {
     call_t *c;
     int page;
@@ -106,6 +141,13 @@ static int m_page_done(void *user, int page)
     /* XXX: the fsync runs on the media loop; it is one page-sized write per
      * page, rare next to the 20 ms audio work, but a slow disk stalls the loop. */
     int rc = spool_sync_file(m->rx_file);
+    if (rc == 0 && page_is_on_disk(m->rx_file, page) < 0) {
+        fx_log(FX_LOG_ERR, FX_FAC_T30,
+               "page not durable %s page=%d err=\"page incomplete on disk: a write failed (disk "
+               "full or I/O error)\"",
+               m->tag, page);
+        return FX_ECORRUPT;
+    }
     if (rc == 0 && !m->dir_synced) {
         char dir[512];
         fx_strlcpy(dir, m->rx_file, sizeof dir);
@@ -225,6 +267,7 @@ static void rtp_packet(media_t *m, const uint8_t *buf, size_t n,
         return;
     }
     learn(m, &m->rtp_learned, &m->rtp_peer, &m->rtp_peer_len, from, flen, "rtp");
+    m->last_rx_tick = m->ticks;
     if (m->po != NULL && h.payload_len > 0)
         playbuf_put(m->po, h.ssrc, h.ts, h.payload, h.payload_len);
 }
@@ -291,6 +334,7 @@ static void on_udptl(ev_loop_t *loop, int fd, unsigned events, void *arg)
             continue;
         }
         learn(m, &m->udptl_learned, &m->udptl_peer, &m->udptl_peer_len, &from, flen, "udptl");
+        m->last_rx_tick = m->ticks;
     }
 }
 
@@ -314,6 +358,14 @@ static void tick_one(media_t *m)
     /* `faxctl calls` sees page, rate and ECM refreshed once a second. */
     if (++m->ticks % 50 == 0)
         publish_status(m);
+    /* A far end that vanished without a BYE sends nothing more: end the call
+     * rather than wait for the hard phase E limit. */
+    if (m->timeout_ticks > 0 && m->ticks - m->last_rx_tick > m->timeout_ticks) {
+        fx_log(FX_LOG_NOTICE, FX_FAC_RTP, "no media from far end %s for_s=%u", m->tag,
+               m->timeout_ticks / 50);
+        fxe_abort(m->fxe, "no media from the far end");
+        return;
+    }
     if (fxe_is_t38(m->fxe)) {
         fxe_t38_tick(m->fxe, FRAME);
         return;
@@ -398,6 +450,7 @@ static void do_start(void *arg)
     m->tx_ts = (uint32_t)random();
     m->tx_seq = (uint16_t)(random() | 1);
     m->receiving = !s->ms.fp.sending;
+    m->timeout_ticks = s->ms.media_timeout_s * 50u;
     fx_strlcpy(m->tag, s->ms.tag, sizeof m->tag);
     fx_strlcpy(m->rx_file, s->ms.rx_file, sizeof m->rx_file);
     s->ms.fp.tx_file = s->ms.tx_file;
@@ -475,6 +528,7 @@ static void do_switch(void *arg)
     m->udptl_peer = s->sw.udptl_peer;
     m->udptl_peer_len = s->sw.udptl_peer_len;
     m->udptl_learned = false;
+    m->last_rx_tick = m->ticks; /* the new stream gets a full media_timeout to start */
     int rc = udptl_new(&m->u);
     if (rc == 0) {
         udptl_set_tx(m->u, (udptl_ec_t)s->sw.udptl_ec, s->sw.udptl_depth,

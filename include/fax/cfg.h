@@ -67,6 +67,7 @@ typedef struct cfg {
     int rtp_port_min;          /* default 20000 */
     int rtp_port_max;          /* default 29999 */
     int playout_delay_ms;      /* jitter buffer hold, default 60 */
+    int media_timeout;         /* seconds without a media packet before a call is ended, 30 */
     /* fax */
     char local_ident[21];      /* TSI/CSI, T.30 5.3.6.2.4: 20 chars max */
     char header_info[50];      /* page header text */

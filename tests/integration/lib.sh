@@ -99,8 +99,10 @@ fx_expect_same() {
     $TIFFCMP "$sent" "$rx" "$@" || fx_fail "received fax differs from the one sent"
 }
 
-fx_field() { # fx_field KEY LINE -> value of key=value in a RESULT line
-    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1 | tr -d '"'
+fx_field() { # fx_field KEY TEXT -> value of key=value in the (first) RESULT line of TEXT
+    local line
+    line=$(printf '%s\n' "$2" | grep -m1 '^RESULT ' || printf '%s\n' "$2")
+    echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1 | tr -d '"'
 }
 
 fx_pass() { FX_OK=1; fx_log "PASS"; exit 0; }
@@ -255,18 +257,4 @@ fx_check_spool() {
         bad=1
     fi
     return $bad
-}
-
-# fx_job_confirmed NAME ID -> highest "page N confirmed" in job ID's record on NAME
-# (0 when none); reads the record file itself, so it works while faxd NAME is down.
-fx_job_confirmed() {
-    local name=$1 id=$2 sub f
-    for sub in queue done failed; do
-        f="$FX_DIR/$name/spool/$sub/$id.rec"
-        [ -f "$f" ] || continue
-        tr -c '[:print:]' '\n' < "$f" | sed -n 's/.*rcpt=0 page \([0-9]*\) confirmed.*/\1/p' |
-            sort -n | tail -n 1 | grep . || echo 0
-        return 0
-    done
-    echo 0
 }

@@ -96,7 +96,9 @@ fault_rx() {
     [ "$(fx_field result "$res")" = partial ] || fx_fail "$case: sender should see a partial fax"
     reason=$(echo "$res" | sed -n 's/.* reason="\([^"]*\)".*/\1/p')
     [ -n "$reason" ] && [ "$reason" != OK ] || fx_fail "$case: no reason for the failed call"
-    tail -n +"$mark" "$FX_DIR/b.log" | grep -q "page not durable .*page=2.*$3" ||
+    # The cause shows either as the errno of a failed fsync, or, when writes failed
+    # and fsync did not, as the page found incomplete in the file.
+    tail -n +"$mark" "$FX_DIR/b.log" | grep -Eq "page not durable .*page=2.*($3|page incomplete on disk)" ||
         fx_fail "$case: receiver did not say page 2 is not durable ($3)"
     fx_wait_idle b 60 || fx_fail "$case: receiver call did not end"
     # The disk is back: restart without faults; recovery keeps what was confirmed.

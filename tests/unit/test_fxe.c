@@ -56,6 +56,7 @@ typedef struct side {
     bool done;
     faxres_t res;
     int tones;
+    int refuse_page;      /* page_done fails for this page (receiver's disk full) */
     /* T.38 packets in flight to the peer */
     uint8_t q[256][512];
     size_t qlen[256];
@@ -77,6 +78,8 @@ static int s_t38_tx(void *user, const uint8_t *ifp, size_t len, int count)
 static int s_page(void *user, int page)
 {
     side_t *s = user;
+    if (s->refuse_page != 0 && page >= s->refuse_page)
+        return -1;
     s->pages = page;
     return 0;
 }
@@ -212,18 +215,74 @@ static void test_abort_is_not_ok(void **st)
     unlink(rx);
 }
 
+/* A page the receiver cannot store is never confirmed: SpanDSP 0.0.6 sends MCF
+ * whatever phase D returns, so the engine must fall silent and end the call.
+ * Without that the sender counted 3 pages while only 1 was on disk. */
+static void refused_page_run(bool t38)
+{
+    char tx[512], rx[512];
+    snprintf(tx, sizeof tx, "%s/tx.tif", g_dir);
+    snprintf(rx, sizeof rx, "%s/rx.tif", g_dir);
+    make_tiff(tx, 3, 200);
+    side_t a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.peer = &b;
+    b.peer = &a;
+    b.refuse_page = 2;
+    fxe_params_t pa = { .calling = true, .sending = true, .tx_file = tx, .ident = "A",
+                        .ecm = true, .max_rate = 14400 };
+    fxe_params_t pb = { .calling = false, .sending = false, .rx_file = rx, .ident = "B",
+                        .ecm = true, .max_rate = 14400 };
+    fxe_t38_params_t tp = { .version = 0, .max_datagram = 400, .transferred_tcf = true };
+    assert_int_equal(fxe_new(&pa, &ops, &a, t38, &tp, &a.e), 0);
+    assert_int_equal(fxe_new(&pb, &ops, &b, t38, &tp, &b.e), 0);
+    int16_t ba[160], bb[160];
+    for (int tick = 0; tick < 60000 && !(a.done && b.done); tick++) {
+        if (t38) {
+            fxe_t38_tick(a.e, 160);
+            fxe_t38_tick(b.e, 160);
+            flush(&a);
+            flush(&b);
+        } else {
+            fxe_audio_tx(a.e, ba, 160);
+            fxe_audio_tx(b.e, bb, 160);
+            fxe_audio_rx(b.e, ba, 160);
+            fxe_audio_rx(a.e, bb, 160);
+        }
+    }
+    assert_true(b.done);
+    assert_int_equal(b.pages, 1);
+    assert_int_equal(b.res.pages, 1);
+    assert_int_not_equal(b.res.status, FAXRES_OK);
+    /* The sender never heard MCF for page 2. */
+    if (a.done)
+        assert_true(a.res.pages <= 1);
+    else
+        assert_true(a.pages <= 1);
+    fxe_free(a.e);
+    fxe_free(b.e);
+    unlink(tx);
+    unlink(rx);
+}
+
+static void test_refused_page_g711(void **st) { (void)st; refused_page_run(false); }
+static void test_refused_page_t38(void **st) { (void)st; refused_page_run(true); }
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/test_fxe.XXXXXX");
     if (mkdtemp(g_dir) == NULL)
         return 1;
-    fx_log_setup(FX_LOG_NOTICE, FX_FAC_ALL, "test_fxe");
+    fx_log_setup(FX_LOG_WARN, FX_FAC_ALL, "test_fxe");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_t38),
         cmocka_unit_test(test_g711_ecm),
         cmocka_unit_test(test_g711_no_ecm),
         cmocka_unit_test(test_switch_to_t38),
         cmocka_unit_test(test_abort_is_not_ok),
+        cmocka_unit_test(test_refused_page_g711),
+        cmocka_unit_test(test_refused_page_t38),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(g_dir);
