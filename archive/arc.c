@@ -49,7 +49,13 @@ struct arc {
     atomic_int state;           /* arc_state_t */
     PGconn *conn;               /* worker thread only */
     bool reconciled;            /* worker thread only */
+    arc__cluster_t *cl;         /* cluster: lease, job mirror, takeover (arc_cluster.c); or NULL */
 };
+
+arc__cluster_t *arc__cluster_of(arc_t *a)
+{
+    return a != NULL ? a->cl : NULL;
+}
 
 const char *arc_state_name(arc_state_t s)
 {
@@ -266,6 +272,15 @@ static int do_marker(arc_t *a, const char *name)
         spool_quarantine(a->spool, "arcq", name, why);
         return 0;
     }
+    if (spool_rec_get(&r, "taken_over_by") != NULL) {
+        /* cluster: a job dropped here because another node took it over; that
+         * node archives the job's real outcome (docs/cluster.md). */
+        fx_log(FX_LOG_INFO, FX_FAC_DB, "archive: not archived, taken over by node %s job=%s",
+               spool_rec_get(&r, "taken_over_by"), id);
+        spool_rec_free(&r);
+        drop_marker(a, name);
+        return 0;
+    }
     arc__fax_t f;
     rc = arc__map_rec(&r, folder, a->node, &f, why, sizeof why);
     spool_rec_free(&r);
@@ -388,8 +403,13 @@ static int drain(arc_t *a)
         return 0;
     }
     int rc = 0;
-    for (int i = 0; i < n && rc == 0 && !atomic_load(&a->stop); i++)
-        rc = do_marker(a, v[i]);
+    for (int i = 0; i < n && rc == 0 && !atomic_load(&a->stop); i++) {
+        /* cluster: a long backlog must not let the lease lapse. */
+        if (a->cl != NULL)
+            rc = arc__cluster_tick(a->cl, a->conn);
+        if (rc == 0)
+            rc = do_marker(a, v[i]);
+    }
     free_names(v, n);
     return rc;
 }
@@ -423,8 +443,16 @@ static void *worker(void *arg)
                    was == ARC_ST_DOWN ? "back, catching up" : "connected");
             if (!a->reconciled && reconcile(a) == 0)
                 a->reconciled = true;
+            if (a->cl != NULL)
+                arc__cluster_connected(a->cl);
         }
-        if (drain(a) < 0) {
+        int drc = drain(a);
+        /* cluster: lease, takeovers, then the job mirror (jobq/). */
+        if (drc == 0 && a->cl != NULL)
+            drc = arc__cluster_tick(a->cl, a->conn);
+        if (drc == 0 && a->cl != NULL)
+            drc = arc__cluster_mirror(a->cl, a->conn, &a->stop);
+        if (drc < 0) {
             /* do_marker() logged the reason; reconnect from scratch. */
             PQfinish(a->conn);
             a->conn = NULL;
@@ -433,7 +461,10 @@ static void *worker(void *arg)
             backoff = backoff * 2 > ARC_BACKOFF_MAX_MS ? ARC_BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
-        worker_wait(a, ARC_RESCAN_MS, true);
+        int wait_ms = ARC_RESCAN_MS;
+        if (a->cl != NULL && arc__cluster_due_ms(a->cl) < wait_ms)
+            wait_ms = arc__cluster_due_ms(a->cl);
+        worker_wait(a, wait_ms, true);
     }
     PQfinish(a->conn);
     a->conn = NULL;
@@ -441,6 +472,12 @@ static void *worker(void *arg)
 }
 
 int arc_open(const char *dsn, spool_t *spool, const char *node, arc_t **out)
+{
+    return arc_open_cluster(dsn, spool, node, 0, NULL, out);
+}
+
+int arc_open_cluster(const char *dsn, spool_t *spool, const char *node, int lease_seconds,
+                     const arc_cluster_ops_t *ops, arc_t **out)
 {
     *out = NULL;
     if (dsn == NULL || dsn[0] == '\0')
@@ -473,6 +510,11 @@ int arc_open(const char *dsn, spool_t *spool, const char *node, arc_t **out)
     if (a->ino_fd < 0)
         fx_log(FX_LOG_WARN, FX_FAC_DB, "archive: no inotify on %s (%s); rescanning every %d s",
                a->arcq, strerror(errno), ARC_RESCAN_MS / 1000);
+    if (ops != NULL) {
+        rc = arc__cluster_new(spool, node, lease_seconds, ops, a->ino_fd, &a->cl);
+        if (rc < 0)
+            goto fail;
+    }
     atomic_init(&a->stop, false);
     atomic_init(&a->state, ARC_ST_CONNECTING);
     rc = -pthread_create(&a->thread, NULL, worker, a);
@@ -482,6 +524,7 @@ int arc_open(const char *dsn, spool_t *spool, const char *node, arc_t **out)
     return 0;
 
 fail:
+    arc__cluster_free(a->cl);
     if (a->ino_fd >= 0)
         close(a->ino_fd);
     if (a->wake_fd >= 0)
@@ -505,6 +548,7 @@ void arc_close(arc_t *a)
     /* XXX: a libpq call in flight is not interrupted; connect_timeout and TCP
      * keepalives bound how long this join can take on a dead network. */
     pthread_join(a->thread, NULL);
+    arc__cluster_free(a->cl);
     if (a->ino_fd >= 0)
         close(a->ino_fd);
     close(a->wake_fd);

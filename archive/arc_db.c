@@ -67,6 +67,8 @@ const arc__migration_t arc__migrations[] = {
       "    seq  bigint NOT NULL,\n"
       "    hash bytea NOT NULL\n"
       ");\n" },
+    /* cluster: the SQL lives with the code that uses it (arc_cluster.c). */
+    { 2, "cluster: node leases and mirrored jobs", arc__cluster_schema },
 };
 const int arc__n_migrations = (int)(sizeof arc__migrations / sizeof arc__migrations[0]);
 

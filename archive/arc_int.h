@@ -8,6 +8,7 @@
 #ifndef FAX_ARC_INT_H
 #define FAX_ARC_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,5 +117,54 @@ void arc__utf8_clean(char *s);
 
 /* Hex of bytes (2*n+1 buffer). */
 void arc__hex(const uint8_t *p, size_t n, char *out);
+
+/* ---- cluster (arc_cluster.c; see fax/arc.h and docs/cluster.md) ---- */
+
+#include "fax/arc.h"
+
+/* Schema of the cluster's tables (nodes, jobs): migration 2 in arc_db.c. */
+extern const char arc__cluster_schema[];
+
+/* The worker's cluster half: lease, mirroring (jobq/), takeover. Created by
+ * arc_open_cluster() before the worker starts; every arc__cluster_* call
+ * except arc__cluster_lease_live() is made on the worker thread. */
+typedef struct arc__cluster arc__cluster_t;
+
+/* 0 or -errno (jobq/ cannot be made). ino_fd: the worker's inotify fd (-1:
+ * none) to which jobq/ is added. */
+int arc__cluster_new(spool_t *spool, const char *node, int lease_seconds,
+                     const arc_cluster_ops_t *ops, int ino_fd, arc__cluster_t **out);
+void arc__cluster_free(arc__cluster_t *c);
+/* The cluster of a, NULL when not in cluster mode (arc.c). */
+arc__cluster_t *arc__cluster_of(arc_t *a);
+/* A new connection: the next renewal re-checks ownership before dialling. */
+void arc__cluster_connected(arc__cluster_t *c);
+/* Milliseconds until the lease wants renewing (0: now). */
+int arc__cluster_due_ms(const arc__cluster_t *c);
+/* Renews the lease when due; on the first renewal after a (re)connect or a
+ * lapse checks the ownership of every queue/ job; then takes over jobs of
+ * expired nodes. 0, or -EIO when the database failed (reconnect). */
+int arc__cluster_tick(arc__cluster_t *c, PGconn *conn);
+/* Mirrors every waiting jobq/ marker, renewing the lease in between when due.
+ * 0 or -EIO. */
+int arc__cluster_mirror(arc__cluster_t *c, PGconn *conn, const atomic_bool *stop);
+
+/* What the jobs row says about a job record (pure). */
+typedef struct arc__job_sum {
+    char id[17];
+    char state[16];       /* job_state_name() of the job */
+    char image[64];       /* image file name beside the record */
+    char taken_by[64];    /* "taken_over_by": dropped here, another node owns it */
+    int pages_total;
+    int pages_confirmed;  /* pages every recipient confirmed */
+    bool final;           /* done, failed or cancelled */
+} arc__job_sum_t;
+
+/* Summarises a kind=send record. 0 or FX_ECORRUPT with why. */
+int arc__job_summary(const spool_rec_t *r, arc__job_sum_t *out, char *why, size_t whylen);
+
+/* jobq/ marker names: "<id>" (waiting) or "<id>.w" (taken by the worker).
+ * 0 with *taken set, or -EINVAL. */
+int arc__jobq_parse(const char *name, char id[17], bool *taken);
 
 #endif

@@ -104,6 +104,13 @@ const cfg__setting_t cfg__settings[] = {
     CFG__STR(cfg_t, "db_dsn", db_dsn, "", NULL, false,
              "PostgreSQL archive as a libpq connection string, e.g. \"host=/run/postgresql "
              "dbname=faxgate\"; empty means no archive"),
+    /* cluster (docs/cluster.md) */
+    CFG__BOOL(cfg_t, "cluster", cluster, false, false,
+              "Run as one node of a cluster: outbound jobs are mirrored to db_dsn and nodes "
+              "take over the jobs of a node whose lease expired (needs db_dsn)"),
+    CFG__INT(cfg_t, "lease_seconds", lease_seconds, 30, 3, 3600, false,
+             "Cluster: length of this node's lease; it is renewed every third of it, and a "
+             "node whose lease expired loses its pending jobs to the others"),
     /* logging */
     CFG__OTHER(cfg_t, "log_level", CFG__TY_LOGLEVEL, log_level, FX_LOG_INFO, true,
                "Most detailed level logged"),
@@ -823,6 +830,10 @@ static void check_cross(parser_t *p)
              "session_expires: %d is below the RFC 4028 minimum of %d seconds (0 turns the "
              "timer off)",
              c->session_expires, CFG_SE_MIN);
+    /* cluster: the jobs and leases live in PostgreSQL (docs/cluster.md). */
+    if (c->cluster && c->db_dsn[0] == '\0')
+        perr(p, later(gline(p, "cluster"), gline(p, "db_dsn")),
+             "cluster = yes needs db_dsn: the nodes share their jobs through PostgreSQL");
     if (!c->sip_udp && !c->sip_tcp)
         perr(p, later(gline(p, "sip_udp"), gline(p, "sip_tcp")),
              "sip_udp and sip_tcp are both off: SIP would listen nowhere");

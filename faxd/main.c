@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cluster.h" /* cluster: leases, takeover (docs/cluster.md) */
 #include "ctl.h"
 #include "fax/arc.h" /* archive: PostgreSQL worker */
 #include "queue.h"
@@ -41,6 +42,7 @@ typedef struct faxd {
     queue_t *queue;
     ctl_t *ctl;
     arc_t *arc;            /* archive worker; NULL when db_dsn is empty */
+    cluster_t *cluster;    /* cluster mode (cluster = yes); NULL otherwise */
     int sigfd;
     bool stopping;
     uint64_t started_ms;
@@ -135,6 +137,8 @@ static void on_command(void *arg, ctl_conn_t *conn, char *line)
         } else {
             ctl_reply(conn, "archive=off");
         }
+        if (d->cluster != NULL)
+            cluster_status(d->cluster, conn);
         ctl_reply(conn, "state=%s", d->stopping ? "stopping" : "running");
     } else if (strcasecmp(line, "CALLS") == 0) {
         char buf[32768];
@@ -280,7 +284,7 @@ int main(int argc, char **argv)
     if (nrec > 0)
         fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "recovered received faxes=%d", nrec);
     /* archive: its own thread and connection; the loops never wait on it. */
-    if (d.cfg->db_dsn[0] != '\0') {
+    if (d.cfg->db_dsn[0] != '\0' && !d.cfg->cluster) {
         rc = arc_open(d.cfg->db_dsn, d.spool, d.cfg->node_name, &d.arc);
         if (rc < 0)
             fx_fatal("cannot start the archive err=%s", fx_strerror(rc));
@@ -299,6 +303,13 @@ int main(int argc, char **argv)
     int recovered = queue_recover(d.queue);
     if (recovered > 0)
         fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "recovered jobs=%d", recovered);
+    /* cluster: the archive worker starts in cluster mode once the queue is
+     * loaded; the queue dials only after it checked which jobs are still ours. */
+    if (d.cfg->cluster) {
+        rc = cluster_new(d.cfg, d.main, d.spool, d.queue, &d.cluster, &d.arc);
+        if (rc < 0)
+            fx_fatal("cannot start the cluster worker err=%s", fx_strerror(rc));
+    }
     rc = ctl_open(d.main, d.cfg->control_socket, on_command, &d, &d.ctl);
     if (rc < 0)
         fx_fatal("cannot open control socket path=%s err=%s", d.cfg->control_socket,
@@ -311,6 +322,7 @@ int main(int argc, char **argv)
     sipfax_free(d.sip);
     queue_free(d.queue);
     arc_close(d.arc); /* archive: markers left over are taken at the next start */
+    cluster_free(d.cluster); /* cluster: after arc_close (the worker reports to it) */
     ev_fd_del(d.main, d.sigfd);
     close(d.sigfd);
     ev_free(d.main);

@@ -40,7 +40,25 @@ struct queue {
     waiter_t *waiters;
     call_ref_t *calls;  /* calls placed whose result has not come back */
     unsigned long n_done, n_failed;
+    bool (*may_dial)(void *arg); /* cluster: no dialling without a live lease (cluster.c) */
+    void *may_dial_arg;
 };
+
+/* cluster: every job_sched_tick() goes through here, so a node without a live
+ * lease places no call (docs/cluster.md). */
+static int sched_tick(queue_t *q, uint64_t now)
+{
+    if (q->may_dial != NULL && !q->may_dial(q->may_dial_arg))
+        return 0;
+    return job_sched_tick(q->sched, now);
+}
+
+/* cluster: mirror a job change to PostgreSQL (marker for the archive worker). */
+static void cluster_mark(queue_t *q, const char *id)
+{
+    if (q->cfg->cluster && q->cfg->db_dsn[0] != '\0')
+        arc_job_mark(q->spool, id);
+}
 
 static bool call_in_flight(const queue_t *q, const char *id)
 {
@@ -311,6 +329,7 @@ static void on_changed(void *user, job_t *j)
                fx_strerror(rc));
         return;
     }
+    cluster_mark(q, j->id);
     if (finished) {
         notify_waiters(q, j);
         job_sched_remove(q->sched, j);
@@ -380,7 +399,7 @@ static void call_done(void *arg, const sipfax_call_info_t *info, const faxres_t 
         o.duration_s = r->duration_s;
         o.image_s = r->image_s;
         job_sched_result(q->sched, j, cr->r, &o, queue_now(q));
-        job_sched_tick(q->sched, queue_now(q));
+        sched_tick(q, queue_now(q));
     }
     free(cr);
 }
@@ -428,7 +447,7 @@ static void on_tick(ev_loop_t *l, ev_timer_t *t, uint64_t exp, void *arg)
     (void)l;
     (void)t;
     (void)exp;
-    job_sched_tick(q->sched, queue_now(q));
+    sched_tick(q, queue_now(q));
 }
 
 int queue_new(const cfg_t *cfg, ev_loop_t *loop, spool_t *spool, sipfax_t *sip, queue_t **out)
@@ -632,6 +651,7 @@ static void cmd_send(queue_t *q, ctl_conn_t *conn, char *args)
     fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "job accepted job=%s pages=%d rcpts=%d priority=%d",
            j->id, pages, j->n_rcpt, j->priority);
     ctl_reply(conn, "OK job=%s pages=%d recipients=%d", j->id, pages, j->n_rcpt);
+    cluster_mark(q, j->id); /* after the client's OK; the DB never delays it */
     if (wait) {
         waiter_t *w = fx_calloc(1, sizeof *w);
         fx_strlcpy(w->id, j->id, sizeof w->id);
@@ -642,7 +662,7 @@ static void cmd_send(queue_t *q, ctl_conn_t *conn, char *args)
         q->waiters = w;
     }
     job_sched_add(q->sched, j, now);
-    job_sched_tick(q->sched, now);
+    sched_tick(q, now);
 }
 
 static void list_job(ctl_conn_t *conn, const job_t *j)
@@ -682,7 +702,7 @@ int queue_command(queue_t *q, ctl_conn_t *conn, const char *cmd, char *args)
         if (args != NULL && args[0] == '+')
             q->clock_offset_ms += (int64_t)(strtod(args + 1, NULL) * 1000.0);
         ctl_reply(conn, "OK now_ms=%llu", (unsigned long long)queue_now(q));
-        job_sched_tick(q->sched, queue_now(q));
+        sched_tick(q, queue_now(q));
         return 1;
     }
     int (*op)(job_sched_t *, job_t *, uint64_t) = NULL;
@@ -709,6 +729,92 @@ int queue_command(queue_t *q, ctl_conn_t *conn, const char *cmd, char *args)
         return 1;
     }
     ctl_reply(conn, "OK job=%s", id);
-    job_sched_tick(q->sched, now);
+    sched_tick(q, now);
     return 1;
+}
+
+/* ---- cluster (docs/cluster.md; called by faxd/cluster.c) ---- */
+
+void queue_set_gate(queue_t *q, bool (*may_dial)(void *arg), void *arg)
+{
+    q->may_dial = may_dial;
+    q->may_dial_arg = arg;
+}
+
+int queue_adopt(queue_t *q, const char *id, const char *from)
+{
+    if (job_sched_find(q->sched, id) != NULL)
+        return 0; /* told twice */
+    char rec_name[40], why[256];
+    snprintf(rec_name, sizeof rec_name, "%s.rec", id);
+    spool_rec_t r;
+    job_t *j = NULL;
+    int rc = spool_load_rec(q->spool, "queue", rec_name, &r, why, sizeof why);
+    if (rc == 0)
+        rc = job_from_rec(&r, &j, why, sizeof why);
+    else if (rc != FX_ECORRUPT)
+        snprintf(why, sizeof why, "%s", fx_strerror(rc));
+    spool_rec_free(&r);
+    if (rc < 0) {
+        fx_log(FX_LOG_ERR, FX_FAC_QUEUE, "cannot take over job=%s from=%s reason=\"%s\"", id,
+               from, why);
+        if (rc == FX_ECORRUPT)
+            spool_quarantine(q->spool, "queue", rec_name, why);
+        return rc;
+    }
+    uint64_t now = queue_now(q);
+    job_event(j, now, "taken over from node %s", from);
+    fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "job taken over job=%s from=%s state=%s", id, from,
+           job_state_name(job_state(j)));
+    job_sched_add(q->sched, j, now);
+    on_changed(q, j); /* persists the event; may finish j (all pages were confirmed) */
+    sched_tick(q, now);
+    return 0;
+}
+
+int queue_drop(queue_t *q, const char *id, const char *owner)
+{
+    job_t *j = job_sched_find(q->sched, id);
+    if (j == NULL)
+        return FX_ENOTFOUND;
+    if (call_in_flight(q, id)) {
+        /* Its calls end first (their results come back); then we drop it. */
+        for (call_ref_t *c = q->calls; c != NULL; c = c->next)
+            if (strcmp(c->id, id) == 0)
+                sipfax_hangup_arg(q->sip, c);
+        return FX_EAGAIN;
+    }
+    uint64_t now = queue_now(q);
+    char why[160];
+    snprintf(why, sizeof why, "taken over by node %s", owner);
+    for (int i = 0; i < j->n_rcpt; i++) {
+        job_rcpt_t *rc = &j->rcpt[i];
+        if (job_state_final(rc->state))
+            continue;
+        rc->state = JOB_ST_FAILED;
+        fx_strlcpy(rc->final_reason, why, sizeof rc->final_reason);
+    }
+    job_event(j, now, "dropped: %s", why);
+    spool_rec_t r;
+    job_to_rec(j, &r);
+    /* Marks the record as not ours: neither archived nor mirrored from here. */
+    spool_rec_add(&r, "taken_over_by", owner);
+    char rec_name[40], tif_name[40];
+    snprintf(rec_name, sizeof rec_name, "%s.rec", id);
+    snprintf(tif_name, sizeof tif_name, "%s.tif", id);
+    int rc = spool_store_rec(q->spool, "failed", rec_name, &r);
+    spool_rec_free(&r);
+    if (rc < 0) {
+        fx_log(FX_LOG_ERR, FX_FAC_QUEUE, "cannot drop job=%s err=%s", id, fx_strerror(rc));
+        return rc;
+    }
+    spool_move(q->spool, "queue", tif_name, "failed", tif_name);
+    char p[1024];
+    if (spool_path(q->spool, "queue", rec_name, p, sizeof p) == 0)
+        unlink(p);
+    fx_log(FX_LOG_NOTICE, FX_FAC_QUEUE, "job dropped, taken over by node %s job=%s", owner, id);
+    notify_waiters(q, j);
+    job_sched_remove(q->sched, j);
+    job_free(j);
+    return 0;
 }

@@ -8,6 +8,7 @@
 #ifndef FAXD_QUEUE_H
 #define FAXD_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl.h"
@@ -30,6 +31,19 @@ uint64_t queue_now(const queue_t *q);
 /* Control socket commands: SEND, JOBS, CANCEL, HOLD, RELEASE, RETRY, CLOCK.
  * Returns 1 if cmd was one of them (and was answered), 0 if not. */
 int queue_command(queue_t *q, ctl_conn_t *conn, const char *cmd, char *args);
+
+/* ---- cluster (faxd/cluster.c, docs/cluster.md) ---- */
+/* Every dial waits for may_dial(arg) to say yes (NULL: always). */
+void queue_set_gate(queue_t *q, bool (*may_dial)(void *arg), void *arg);
+/* Loads queue/<id>.rec, written by the archive worker after a takeover from
+ * node from, into the scheduler. 0 (also when already there) or a negative
+ * code (logged; a damaged record goes to corrupt/). */
+int queue_adopt(queue_t *q, const char *id, const char *from);
+/* Node owner owns job id now: the job leaves the queue for failed/ with the
+ * reason "taken over by node <owner>" and a taken_over_by attribute (never
+ * archived from here). 0, FX_ENOTFOUND (no such job in the queue), FX_EAGAIN
+ * (a call for it was live: hung up; call again once it ended) or -errno. */
+int queue_drop(queue_t *q, const char *id, const char *owner);
 
 /* Counters for STATUS. */
 void queue_counts(const queue_t *q, int *jobs, int *active, unsigned long *done,

@@ -25,6 +25,8 @@
 #ifndef FAX_ARC_H
 #define FAX_ARC_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "fax/spool.h"
@@ -91,5 +93,49 @@ int arc_cli_search(const char *dsn, const arc_search_t *q, FILE *out);
 /* Writes the archived TIFF of id as a PDF at out_pdf (tiff2pdf from
  * libtiff-tools). 0, FX_ENOTFOUND (no such fax or no image), or a negative code. */
 int arc_cli_export_pdf(const char *dsn, const char *id, const char *out_pdf, FILE *err);
+
+/* ---- cluster: jobs mirrored to PostgreSQL, node leases, takeover ----
+ * (docs/cluster.md; DESIGN.md, Storage: "no home-made consensus": PostgreSQL's
+ * row locks decide every race). With cluster on, the archive worker also
+ * renews this node's lease (table nodes) every lease_seconds/3, mirrors every
+ * job change into table jobs (record and TIFF), and takes over non-final jobs
+ * of nodes whose lease expired. */
+
+/* What the worker tells faxd. Every callback runs on the worker thread and
+ * must only hand the news over (ev_post); id and node are borrowed for the
+ * call. */
+typedef struct arc_cluster_ops {
+    /* Job id now sits durably in queue/ (record and image) and belongs to this
+     * node; from names the node it was taken from (this node's own name when a
+     * takeover interrupted by a crash is completed). */
+    void (*adopt)(void *user, const char *id, const char *from);
+    /* Job id in this node's queue/ belongs to node owner: it must never be
+     * dialled here again. */
+    void (*foreign)(void *user, const char *id, const char *owner);
+    /* Every queue/ job was checked for lease generation gen; the foreign()
+     * calls of that check came before this one. */
+    void (*verified)(void *user, unsigned gen);
+    void *user;
+} arc_cluster_ops_t;
+
+/* arc_open() in cluster mode: lease_seconds (>= 3) is this node's lease; ops
+ * is copied. Same returns as arc_open(). */
+int arc_open_cluster(const char *dsn, spool_t *spool, const char *node, int lease_seconds,
+                     const arc_cluster_ops_t *ops, arc_t **out);
+
+/* Job id changed (its record in queue/, done/ or failed/ was just stored):
+ * durably writes the marker jobq/<id> unless one is already waiting; the
+ * worker mirrors the record as it is when it gets there. Any thread. 0,
+ * -EINVAL (bad id) or -errno. */
+int arc_job_mark(spool_t *spool, const char *id);
+
+/* May this node dial now? True while the lease renewed last is still running
+ * (measured from before the renewal was sent, on the monotonic clock) and the
+ * worker's lease generation is verified_gen, the last generation whose
+ * verified() callback the caller has acted on. False without cluster mode. */
+bool arc_cluster_lease_live(arc_t *a, unsigned verified_gen);
+
+/* Milliseconds of lease left (0 when none) and the current generation. */
+void arc_cluster_status(arc_t *a, int64_t *left_ms, unsigned *gen);
 
 #endif

@@ -48,6 +48,8 @@ typedef struct cfg {
     char spool_dir[512];       /* default /var/spool/faxgate */
     char control_socket[512];  /* default /run/faxgate/faxd.sock */
     char db_dsn[512];          /* PostgreSQL archive (libpq conninfo); "" = no archive */
+    bool cluster;              /* cluster: jobs mirrored to db_dsn, taken over by peers */
+    int lease_seconds;         /* cluster: node lease length, default 30, min 3 */
     /* logging */
     int log_level;             /* fx_log_level_t; default info */
     unsigned log_facilities;   /* FX_FAC_* bits; default all */

@@ -16,7 +16,9 @@
  *     less than J ms apart, and with probability --reorder held J ms more (a late straggler);
  *   - with probability --dup sent once more, the copy with its own random hold.
  * The random numbers come from one xorshift64* generator seeded by --seed (default 1), drawn
- * in a fixed order per datagram, so a seed gives the same decisions for the same traffic.
+ * in a fixed order per datagram, so a seed gives the same decisions for the same sequence of
+ * arrivals (both directions share the generator, so a different interleaving of the two
+ * directions, which real timing gives, changes which datagrams are hit, not how many).
  * Held datagrams wait in a binary min-heap ordered by due time, then arrival order.
  *
  * Prints "fx_impair: ready ..." on stdout once every port is bound. --verbose adds a line per
