@@ -63,6 +63,7 @@ const char arc__cluster_schema[] =
     "    tiff            bytea,\n"
     "    taken_from      text NOT NULL DEFAULT '',\n"
     "    takeovers       integer NOT NULL DEFAULT 0,\n"
+    "    taken_at        timestamptz,\n"
     "    created         timestamptz NOT NULL DEFAULT now(),\n"
     "    updated         timestamptz NOT NULL DEFAULT now()\n"
     ");\n"
@@ -642,7 +643,7 @@ static int claim(arc__cluster_t *c, PGconn *conn, const char *id, const char *ol
     if (rc == 0)
         rc = cl_exec(conn,
                      "UPDATE jobs SET owner = $2, taken_from = $1, takeovers = takeovers + 1, "
-                     "updated = now() WHERE id = $3 AND owner = $1 AND NOT final "
+                     "taken_at = now(), updated = now() WHERE id = $3 AND owner = $1 AND NOT final "
                      "RETURNING rec, tiff, tiff IS NOT NULL",
                      3, p, NULL, NULL, 1, &r, why, wl);
     if (rc == 0 && PQntuples(r) != 1) {

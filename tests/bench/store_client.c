@@ -15,7 +15,8 @@
  * flight (faxd's listen backlog is 64, so C <= 64).
  *
  * Output (stdout): one JSON object: jobs, ok, errors (and the first error line),
- * wall_s, jobs_per_s (ok / wall) and latency_ms p50/p90/p99/max/mean. Exit 0 when
+ * wall_s, jobs_per_s (ok / wall), jobs_per_s_by_fifth (the rate over each fifth of
+ * the acknowledgements, in order) and latency_ms p50/p90/p99/max/mean. Exit 0 when
  * every job was acknowledged, 1 when some were not, 2 on usage errors. */
 #include <errno.h>
 #include <pthread.h>
@@ -40,6 +41,8 @@ typedef struct {
     atomic_int ok;
     atomic_int errors;
     double *lat_ms;    /* per job; -1 when it failed */
+    double *done_s;    /* per job: when its ack came, seconds since t0; -1 when it failed */
+    double t0;
     pthread_mutex_t err_mu;
     char first_err[256];
 } cli_t;
@@ -124,8 +127,11 @@ static void *cli_thread(void *arg)
         if (i >= c->jobs)
             return NULL;
         double ms = -1;
-        if (cli_one(c, &ms) == 0)
+        c->done_s[i] = -1;
+        if (cli_one(c, &ms) == 0) {
             atomic_fetch_add(&c->ok, 1);
+            c->done_s[i] = cli_now_s() - c->t0;
+        }
         c->lat_ms[i] = ms;
     }
 }
@@ -192,6 +198,7 @@ int main(int argc, char **argv)
         cli_usage();
     c->line_len = (size_t)n;
     c->lat_ms = fx_calloc((size_t)jobs, sizeof *c->lat_ms);
+    c->done_s = fx_calloc((size_t)jobs, sizeof *c->done_s);
     pthread_mutex_init(&c->err_mu, NULL);
     atomic_init(&c->next, 0);
     atomic_init(&c->ok, 0);
@@ -200,6 +207,7 @@ int main(int argc, char **argv)
         conns = jobs;
     pthread_t *th = fx_calloc((size_t)conns, sizeof *th);
     double t0 = cli_now_s();
+    c->t0 = t0;
     for (int i = 0; i < conns; i++)
         if (pthread_create(&th[i], NULL, cli_thread, c) != 0) {
             fprintf(stderr, "store_client: cannot start thread %d\n", i);
@@ -218,19 +226,40 @@ int main(int argc, char **argv)
             sum += c->lat_ms[i];
         }
     qsort(v, (size_t)m, sizeof *v, cli_cmp);
+    /* Rate in each fifth of the run (by acknowledgement order): shows whether
+     * intake slows down as the queue grows. */
+    double *d = fx_calloc((size_t)jobs, sizeof *d);
+    int nd = 0;
+    for (int i = 0; i < jobs; i++)
+        if (c->done_s[i] >= 0)
+            d[nd++] = c->done_s[i];
+    qsort(d, (size_t)nd, sizeof *d, cli_cmp);
+    char fifths[160] = "";
+    size_t fl = 0;
+    for (int k = 0; k < 5 && nd >= 5; k++) {
+        int a = nd * k / 5, b = nd * (k + 1) / 5 - 1;
+        double start = k == 0 ? 0.0 : d[a - 1];
+        double span = d[b] - start;
+        int w = snprintf(fifths + fl, sizeof fifths - fl, "%s%.1f", k ? "," : "",
+                         span > 0 ? (b - a + 1) / span : 0.0);
+        if (w > 0 && (size_t)w < sizeof fifths - fl)
+            fl += (size_t)w;
+    }
+    free(d);
     /* JSON string: the error line with quotes and backslashes blanked. */
     for (char *p = c->first_err; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
             *p = ' ';
     printf("{\"jobs\":%d,\"conns\":%d,\"ok\":%d,\"errors\":%d,\"first_error\":\"%s\","
-           "\"wall_s\":%.3f,\"jobs_per_s\":%.1f,"
+           "\"wall_s\":%.3f,\"jobs_per_s\":%.1f,\"jobs_per_s_by_fifth\":[%s],"
            "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}}\n",
            jobs, conns, ok, atomic_load(&c->errors), c->first_err, wall,
-           wall > 0 ? ok / wall : 0.0, cli_pct(v, m, 50), cli_pct(v, m, 90), cli_pct(v, m, 99),
+           wall > 0 ? ok / wall : 0.0, fifths, cli_pct(v, m, 50), cli_pct(v, m, 90), cli_pct(v, m, 99),
            m ? v[m - 1] : 0.0, m ? sum / m : 0.0);
     free(v);
     free(th);
     free(c->lat_ms);
+    free(c->done_s);
     pthread_mutex_destroy(&c->err_mu);
     free(c);
     return ok == jobs ? 0 : 1;

@@ -7,7 +7,7 @@
  *                [--limit L] [--warmup W]
  *
  * Query values come from the archive itself (so most searches find something, as a
- * person's would): numbers are the caller of a random row (row-weighted: frequent
+ * person's would): numbers are the caller of a random received fax (row-weighted: frequent
  * senders come up more often), one in five is one of the called numbers (the
  * node's own DIDs, each on tens of thousands of rows), one in ten a number that is
  * in no row; dates are windows of 1, 7, 30 or 365 days inside the archive's span,
@@ -253,10 +253,12 @@ int main(int argc, char **argv)
     }
     sr_data_t d;
     memset(&d, 0, sizeof d);
+    /* Callers of received faxes: a job's from_number is its owner, not a number,
+     * and not in numbers[] (archive/arc_map.c). */
     sr_fetch(c, "SELECT from_number FROM faxes TABLESAMPLE SYSTEM (1) REPEATABLE (7) "
-                "WHERE from_number <> '' LIMIT 5000", &d.senders);
+                "WHERE direction = 'in' AND from_number <> '' LIMIT 5000", &d.senders);
     sr_fetch(c, "SELECT to_number FROM faxes WHERE direction = 'in' AND to_number <> '' "
-                "GROUP BY 1 HAVING count(*) > 1000", &d.dids);
+                "GROUP BY 1 ORDER BY count(*) DESC LIMIT 20", &d.dids);
     sr_fetch(c, "SELECT array_to_string(tsvector_to_array(doc), ' ') FROM faxes "
                 "TABLESAMPLE SYSTEM (1) REPEATABLE (11) LIMIT 5000", &d.words_docs);
     sr_list_t span;

@@ -1,7 +1,7 @@
 # Fax over G.711 through a lossy, jittery network: 0.5% random loss and 0..20 ms jitter in
 # both directions, ECM on both sides (T.30 Annex A: lost HDLC frames are sent again), T.38
-# off. faxd's playout buffer keeps the sample timeline and conceals lost 20 ms frames with
-# SpanDSP's fax_rx_fillin. A sends CALLS faxes of 1 or 2 short pages, PAR at a time; at
+# off. faxd's playout buffer keeps the sample timeline and conceals a lost 20 ms frame by
+# repeating the last one heard (drivers/sip/sipmedia.c). A sends CALLS faxes of 1 or 2 short pages, PAR at a time; at
 # least MIN must end with result=ok and arrive intact. Prints "impaired g711: ok=N/CALLS".
 #
 # The media path: A and B put 127.0.0.2 and 127.0.0.3 in their SDP; fx_impair relays there
