@@ -6,6 +6,16 @@
 # 3 more faxes all go straight to R1 and succeed.
 . "$(dirname "$0")/lib.sh"
 fx_init cluster_kamailio 41
+# wait_for DESCRIPTION COMMAND...: polls COMMAND every 0.2 s, generous limit.
+wait_for() {
+    local what=$1
+    shift
+    for _ in $(seq 1 1500); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    fx_fail "timed out waiting for: $what"
+}
 KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
 [ -x "$KAMAILIO" ] || fx_fail "kamailio is not installed (scripts/deps.sh installs it)"
 
@@ -26,7 +36,7 @@ mkdir -p "$FX_DIR/kam"
 KPID=$!
 FX_PIDS="$FX_PIDS $KPID"
 kam_up() { kill -0 "$KPID" && ss -lun | grep -q "127.0.0.1:$KPORT "; }
-fx_wait_for "Kamailio listens on $KPORT" kam_up
+wait_for "Kamailio listens on $KPORT" kam_up
 fx_pages "$FX_DIR/tx.tif" 1
 
 rx() { ls "$FX_DIR/$1/spool/incoming/"*.rec 2>/dev/null | wc -l; }
@@ -47,8 +57,8 @@ grep -q "dispatcher: node down" "$FX_DIR/kamailio.log" &&
 fx_log "killing R2"
 kill -KILL "$FX_PID_R2"
 wait "$FX_PID_R2" 2>/dev/null
-r2_down() { grep -q "dispatcher: node down $R2_URI" "$FX_DIR/kamailio.log"; }
-fx_wait_for "Kamailio's probes mark R2 down" r2_down
+r2_down() { grep -Eq "dispatcher: node down .*=$R2_URI( |\$)" "$FX_DIR/kamailio.log"; }
+wait_for "Kamailio's probes mark R2 down" r2_down
 grep "dispatcher: node" "$FX_DIR/kamailio.log"
 
 before_r1=$(rx R1)
