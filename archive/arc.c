@@ -194,7 +194,7 @@ static int db_connect(arc_t *a, char *why, size_t wl)
     }
     /* Keep the server's notices (e.g. "relation already exists, skipping")
      * out of stderr. */
-    PQsetNoticeProcessor(c, NULL, NULL);
+    PQsetNoticeProcessor(c, arc__quiet_notice, NULL);
     int rc = arc__migrate(c, why, wl);
     if (rc < 0) {
         PQfinish(c);

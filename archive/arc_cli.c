@@ -26,7 +26,7 @@ static PGconn *cli_connect(const char *dsn, FILE *err)
         PQfinish(c);
         return NULL;
     }
-    PQsetNoticeProcessor(c, NULL, NULL);
+    PQsetNoticeProcessor(c, arc__quiet_notice, NULL);
     return c;
 }
 

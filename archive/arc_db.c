@@ -302,3 +302,9 @@ int arc__store(PGconn *c, const arc__fax_t *f, const unsigned char *tiff, size_t
     *inserted = true;
     return 0;
 }
+
+void arc__quiet_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}

@@ -167,4 +167,8 @@ int arc__job_summary(const spool_rec_t *r, arc__job_sum_t *out, char *why, size_
  * 0 with *taken set, or -EINVAL. */
 int arc__jobq_parse(const char *name, char id[17], bool *taken);
 
+/* libpq notice processor that drops server NOTICEs (migrations' "already
+ * exists" chatter); errors still come back through the results. */
+void arc__quiet_notice(void *arg, const char *message);
+
 #endif
