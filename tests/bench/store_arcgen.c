@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     const char *dir = NULL, *tiff = NULL, *node = "bench";
     int n = 0;
     uint32_t seed = 12345;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
@@ -60,7 +60,6 @@ int main(int argc, char **argv)
             seed = (uint32_t)strtoul(v, NULL, 10);
         else
             gen_usage();
-        i++;
     }
     if (dir == NULL || tiff == NULL || n < 1)
         gen_usage();

@@ -167,7 +167,7 @@ int main(int argc, char **argv)
     const char *sock = NULL, *tiff = NULL, *dest = "sip:100@127.0.0.1:9";
     const char *opts = "not_before=+86400";
     int jobs = 0, conns = 16;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
@@ -186,7 +186,6 @@ int main(int argc, char **argv)
             opts = v;
         else
             cli_usage();
-        i++;
     }
     if (sock == NULL || tiff == NULL || jobs < 1 || conns < 1 || conns > 64)
         cli_usage();

@@ -245,7 +245,7 @@ int main(int argc, char **argv)
     r->rec_bytes = 600;
     r->batch = 32;
     r->threads = 4;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
@@ -284,7 +284,6 @@ int main(int argc, char **argv)
                 ref_usage();
         } else
             ref_usage();
-        i++;
     }
     if (dir == NULL || r->jobs < 1 || r->batch < 1 || r->threads < 1 || r->threads > 256)
         ref_usage();

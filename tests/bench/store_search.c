@@ -86,6 +86,15 @@ static void sr_fetch(PGconn *c, const char *sql, sr_list_t *out)
     }
 }
 
+static void sr_list_free(sr_list_t *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
 static const char *sr_pick(const sr_list_t *l)
 {
     return l->v[sr_rand() % (uint32_t)l->n];
@@ -221,7 +230,7 @@ int main(int argc, char **argv)
 {
     const char *dsn = NULL, *kinds = "number,date,status,text,combined";
     int n = 200, limit = 100, warmup = 10;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
@@ -240,7 +249,6 @@ int main(int argc, char **argv)
             warmup = atoi(v);
         else
             sr_usage();
-        i++;
     }
     if (dsn == NULL || n < 1 || limit < 1 || warmup < 0)
         sr_usage();
@@ -268,6 +276,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "store_search: empty archive\n");
         return 2;
     }
+    sr_list_free(&span);
     /* What a connection alone costs (arc_cli_search opens one per call). */
     sr_sample_t conn_s[50];
     for (int i = 0; i < 50; i++) {
@@ -282,6 +291,7 @@ int main(int argc, char **argv)
         sr_list_t cnt;
         sr_fetch(c, "SELECT count(*) FROM faxes", &cnt);
         rows_total = atoll(cnt.v[0]);
+        sr_list_free(&cnt);
     }
     PQfinish(c);
     FILE *devnull = fopen("/dev/null", "w");
@@ -341,6 +351,9 @@ int main(int argc, char **argv)
     printf("},\"errors\":%d}\n", bad);
     free(s);
     free(kl);
+    sr_list_free(&d.senders);
+    sr_list_free(&d.dids);
+    sr_list_free(&d.words_docs);
     fclose(devnull);
     return bad ? 2 : 0;
 }
