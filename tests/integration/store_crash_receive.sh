@@ -6,9 +6,13 @@
 # Three A/B pairs run side by side (G.711 with ECM, G.711 without ECM, T.38), so the test
 # takes about a third of the rounds' time. Each round sends a document drawn with its own
 # seed, so a page found in B's spool names its round too.
+# The B nodes archive into a real PostgreSQL; at the end every fax each B kept must be in
+# the archive with the same page count (the archive catches up after the restarts).
 # FX_SEED (default: the clock) makes the kill moments reproducible; ROUNDS (default 30).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pg.sh"
 fx_init store_crash_receive 31
+fx_start_pg
 SEED=${FX_SEED:-$(date +%s)}
 ROUNDS=${ROUNDS:-30}
 fx_log "seed $SEED (rerun with FX_SEED=$SEED), $ROUNDS rounds over 3 pairs"
@@ -16,7 +20,7 @@ fx_log "seed $SEED (rerun with FX_SEED=$SEED), $ROUNDS rounds over 3 pairs"
 # Workers start and restart faxd in subshells: their pids reach the clean-up via a file.
 crash_cleanup() {
     FX_PIDS="$FX_PIDS $(cat "$FX_DIR/pids" 2>/dev/null)"
-    fx_cleanup
+    fx_pg_cleanup
 }
 trap crash_cleanup EXIT
 
@@ -27,6 +31,8 @@ pair_cfg() { # pair_cfg P a|b -> config lines, one per line
     2/a) printf '%s\n' "t38_policy = prefer" "t38_reinvite = yes" ;;
     2/b) printf '%s\n' "t38_policy = prefer" "t38_reinvite = no" ;;
     esac
+    [ "$2" = b ] && printf '%s\n' "db_dsn = $FX_DSN"
+    return 0
 }
 
 # start P a|b: (re)starts node a<P> or b<P>.
@@ -113,4 +119,20 @@ cat "$FX_DIR"/stats.* | awk -v seed="$SEED" '
                seed, n, ph[0], ph[1], ph[2], ph[3], whole, checked
     }'
 [ "$(cat "$FX_DIR"/stats.* | wc -l)" -ge "$ROUNDS" ] || fx_fail "fewer rounds than $ROUNDS ran"
+
+# The archive: every fax kept in a B spool is in PostgreSQL with its page count.
+archived=0
+for p in 0 1 2; do
+    fx_wait_for "b$p archive backlog drained" \
+        sh -c "$FAXCTL -s '$FX_DIR/b$p/faxd.sock' status | grep -qx archive_backlog=0"
+    for rec in "$FX_DIR/b$p/spool/incoming/"*.rec; do
+        [ -f "$rec" ] || continue
+        id=$(basename "$rec" .rec)
+        want=$(fx_ctl "b$p" job "$id" | sed -n 's/^pages=//p')
+        got=$(fx_sql "SELECT pages FROM faxes WHERE id = '$id'")
+        [ "$got" = "$want" ] || fx_fail "archive: fax $id has pages='$got', the spool says $want"
+        archived=$((archived + 1))
+    done
+done
+fx_log "archive holds all $archived faxes kept in the spools, with their page counts"
 fx_pass
