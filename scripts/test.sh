@@ -44,8 +44,18 @@ for f in "$ROOT"/tests/fuzz/fuzz_*.c; do
     work=$(mktemp -d)
     cp -r "$corpus"/. "$work"/ 2>/dev/null || true
     echo "-- $t"
-    "$ROOT/build/asan/tests/$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=0 -artifact_prefix="$ROOT/build/asan/$t-" "$work" 2>&1 | tail -n 2
+    log="$ROOT/build/asan/$t.log"
+    # A crash, leak or timeout makes the fuzzer exit non-zero: the run fails and the
+    # input is kept as build/asan/<target>-crash-*; add it to the corpus as a test.
+    if ! "$ROOT/build/asan/tests/$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=0 -artifact_prefix="$ROOT/build/asan/$t-" \
+        "$work" > "$log" 2>&1; then
+        tail -n 40 "$log"
+        echo "fuzz target $t failed; see $log"
+        rm -rf "$work"
+        exit 1
+    fi
+    tail -n 1 "$log"
     rm -rf "$work"
 done
 echo
