@@ -204,8 +204,8 @@ static int db_connect(arc_t *a, char *why, size_t wl)
     return 0;
 }
 
-/* Reads a whole file (bounded); 0 or -errno / FX_ERANGE. */
-static int read_file(const char *path, unsigned char **out, size_t *len)
+/* Reads a whole regular file of at most max bytes; 0, FX_ERANGE or -errno. */
+int arc__read_file(const char *path, size_t max, unsigned char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -214,7 +214,7 @@ static int read_file(const char *path, unsigned char **out, size_t *len)
         return -errno;
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0
-        || (uint64_t)st.st_size > ARC_MAX_TIFF) {
+        || (uint64_t)st.st_size > max) {
         close(fd);
         return FX_ERANGE;
     }
@@ -296,7 +296,7 @@ static int do_marker(arc_t *a, const char *name)
         char p[4200];
         rc = spool_path(a->spool, folder, f.image, p, sizeof p);
         if (rc == 0)
-            rc = read_file(p, &tiff, &tiff_len);
+            rc = arc__read_file(p, ARC_MAX_TIFF, &tiff, &tiff_len);
         if (rc == 0 && arc__tiff_pages(p, &pages, &n_pages) < 0)
             fx_log(FX_LOG_WARN, FX_FAC_DB, "archive: image unreadable as TIFF, no page rows "
                    "fax=%s", id);

@@ -325,40 +325,6 @@ static void cl_rollback(PGconn *conn)
     PQclear(PQexec(conn, "ROLLBACK"));
 }
 
-/* Reads a whole file, at most max bytes. 0, FX_ERANGE or -errno. */
-static int cl_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0
-        || (uint64_t)st.st_size > max) {
-        close(fd);
-        return FX_ERANGE;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    unsigned char *buf = fx_malloc(n > 0 ? n : 1);
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != n) {
-        free(buf);
-        return -EIO;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 static bool file_exists(spool_t *spool, const char *sub, const char *name)
 {
     char p[4200];
@@ -768,7 +734,7 @@ static int mirror_one(arc__cluster_t *c, PGconn *conn, const char *id, const cha
     size_t rec_len = 0, tiff_len = 0;
     rc = spool_path(c->spool, folder, rec_name, path, sizeof path);
     if (rc == 0)
-        rc = cl_read_file(path, CL_MAX_REC, &rec, &rec_len);
+        rc = arc__read_file(path, CL_MAX_REC, &rec, &rec_len);
     if (rc < 0) {
         /* Moved between load and read (the job just finished): the marker of
          * that change follows, or this one is retried. */
@@ -795,7 +761,7 @@ static int mirror_one(arc__cluster_t *c, PGconn *conn, const char *id, const cha
     bool foreign = false;
     if (rc == 0 && !updated) {
         if (!sum.final && spool_path(c->spool, folder, sum.image, path, sizeof path) == 0
-            && cl_read_file(path, CL_MAX_TIFF, &tiff, &tiff_len) < 0)
+            && arc__read_file(path, CL_MAX_TIFF, &tiff, &tiff_len) < 0)
             fx_log(FX_LOG_WARN, FX_FAC_DB, "cluster: job image unreadable, mirrored without "
                    "it (no other node can take it over) job=%s", id);
         p[7] = (const char *)tiff;

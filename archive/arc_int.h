@@ -171,4 +171,8 @@ int arc__jobq_parse(const char *name, char id[17], bool *taken);
  * exists" chatter); errors still come back through the results. */
 void arc__quiet_notice(void *arg, const char *message);
 
+/* Reads a whole regular file (no symlinks) of at most max bytes into a new
+ * buffer the caller frees. 0, FX_ERANGE (too big, not a file) or -errno. */
+int arc__read_file(const char *path, size_t max, unsigned char **out, size_t *len);
+
 #endif

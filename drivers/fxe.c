@@ -455,11 +455,6 @@ void fxe_progress(const fxe_t *e, int *page, int *rate, bool *ecm)
     *ecm = st.error_correcting_mode != 0;
 }
 
-bool fxe_finished(const fxe_t *e)
-{
-    return e->finished;
-}
-
 const char *faxres_status_name(faxres_status_t s)
 {
     switch (s) {

@@ -80,6 +80,5 @@ void fxe_abort(fxe_t *e, const char *why);
 
 /* The current page, rate and phase for `faxctl calls`. */
 void fxe_progress(const fxe_t *e, int *page, int *rate, bool *ecm);
-bool fxe_finished(const fxe_t *e);
 
 #endif

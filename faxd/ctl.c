@@ -54,11 +54,6 @@ void ctl_conn_unref(ctl_conn_t *c)
         free(c);
 }
 
-int ctl_alive(ctl_conn_t *c)
-{
-    return !c->closed;
-}
-
 void ctl_reply(ctl_conn_t *c, const char *fmt, ...)
 {
     if (c->closed)

@@ -28,8 +28,6 @@ void ctl_close(ctl_t *c);
 void ctl_reply(ctl_conn_t *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctl_hold(ctl_conn_t *conn);
 void ctl_end(ctl_conn_t *conn);
-/* Conn is still connected (a waiting client may have gone away). */
-int ctl_alive(ctl_conn_t *conn);
 void ctl_conn_ref(ctl_conn_t *conn);
 void ctl_conn_unref(ctl_conn_t *conn);
 
